@@ -1,0 +1,326 @@
+#include "config/options.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <initializer_list>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "yaml-cpp/yaml.h"
+
+namespace rtrec::config {
+namespace {
+
+// Reads one YAML mapping into typed fields, remembering every key it was asked
+// for so that Finish() can name the keys nobody asked for. Each error names
+// the full dotted key. yaml-cpp exceptions stop here.
+class Section {
+ public:
+  Section(const YAML::Node& node, std::string path,
+          std::vector<std::string>* errors)
+      : node_(node), path_(std::move(path)), errors_(errors) {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) {
+      Error(path_, "must be a mapping");
+      valid_ = false;
+    }
+  }
+
+  void Int(const char* key, int64_t* out, int64_t lo, int64_t hi) {
+    YAML::Node v = Take(key);
+    if (!v) return;
+    int64_t value = 0;
+    try {
+      if (!v.IsScalar()) throw YAML::Exception(YAML::Mark(), "not scalar");
+      value = v.as<int64_t>();
+    } catch (const YAML::Exception&) {
+      Error(Key(key), absl::StrCat("must be an integer, got '", Show(v), "'"));
+      return;
+    }
+    if (value < lo || value > hi) {
+      Error(Key(key), absl::StrCat("must be between ", lo, " and ", hi,
+                                   ", got ", value));
+      return;
+    }
+    *out = value;
+  }
+
+  void Double(const char* key, double* out, double lo, double hi) {
+    YAML::Node v = Take(key);
+    if (!v) return;
+    double value = 0;
+    try {
+      if (!v.IsScalar()) throw YAML::Exception(YAML::Mark(), "not scalar");
+      value = v.as<double>();
+    } catch (const YAML::Exception&) {
+      Error(Key(key), absl::StrCat("must be a number, got '", Show(v), "'"));
+      return;
+    }
+    if (!std::isfinite(value) || value < lo || value > hi) {
+      Error(Key(key), absl::StrCat("must be between ", lo, " and ", hi,
+                                   ", got ", value));
+      return;
+    }
+    *out = value;
+  }
+
+  void Bool(const char* key, bool* out) {
+    YAML::Node v = Take(key);
+    if (!v) return;
+    try {
+      if (!v.IsScalar()) throw YAML::Exception(YAML::Mark(), "not scalar");
+      *out = v.as<bool>();
+    } catch (const YAML::Exception&) {
+      Error(Key(key), absl::StrCat("must be true or false, got '", Show(v), "'"));
+    }
+  }
+
+  void String(const char* key, std::string* out) {
+    YAML::Node v = Take(key);
+    if (!v) return;
+    if (v.IsNull()) {
+      out->clear();
+      return;
+    }
+    if (!v.IsScalar()) {
+      Error(Key(key), "must be a string");
+      return;
+    }
+    *out = v.Scalar();
+  }
+
+  void Enum(const char* key, std::string* out,
+            std::initializer_list<const char*> allowed) {
+    std::string value = *out;
+    String(key, &value);
+    for (const char* a : allowed) {
+      if (value == a) {
+        *out = value;
+        return;
+      }
+    }
+    Error(Key(key), absl::StrCat("must be one of ", absl::StrJoin(allowed, "|"),
+                                 ", got '", value, "'"));
+  }
+
+  void Path(const char* key, std::string* out, const std::string& base_dir) {
+    String(key, out);
+    if (!out->empty() && std::filesystem::path(*out).is_relative()) {
+      *out = (std::filesystem::path(base_dir) / *out).lexically_normal().string();
+    }
+  }
+
+  // Reports keys present in the YAML that no field asked for.
+  void Finish() {
+    if (!valid_ || !node_ || !node_.IsMap()) return;
+    for (const auto& kv : node_) {
+      std::string k = kv.first.as<std::string>("");
+      if (!seen_.count(k)) Error(Key(k.c_str()), "unknown key");
+    }
+  }
+
+ private:
+  YAML::Node Take(const char* key) {
+    seen_.insert(key);
+    if (!valid_ || !node_ || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+    YAML::Node v = node_[key];
+    if (!v.IsDefined()) return YAML::Node(YAML::NodeType::Undefined);
+    return v;
+  }
+  std::string Key(const char* key) const { return absl::StrCat(path_, ".", key); }
+  static std::string Show(const YAML::Node& v) {
+    if (v.IsScalar()) return v.Scalar();
+    std::stringstream ss;
+    ss << v;
+    return ss.str();
+  }
+  void Error(const std::string& key, const std::string& what) {
+    errors_->push_back(absl::StrCat("config key '", key, "': ", what));
+  }
+
+  YAML::Node node_;
+  std::string path_;
+  std::vector<std::string>* errors_;
+  std::set<std::string> seen_;
+  bool valid_ = true;
+};
+
+constexpr int64_t kMaxInt = int64_t{1} << 40;
+
+}  // namespace
+
+std::string DefaultCatalogPath() {
+  return std::string(RTREC_SOURCE_DIR) + "/data/demo_catalog.jsonl";
+}
+std::string DefaultVocabPath() {
+  return std::string(RTREC_SOURCE_DIR) + "/data/bert-base-uncased-vocab.txt";
+}
+
+absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
+                                        const std::string& base_dir) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config is not valid YAML: ", e.what()));
+  }
+  RtrecConfig c;
+  std::vector<std::string> errors;
+  if (root && !root.IsNull() && !root.IsMap()) {
+    return absl::InvalidArgumentError("config: top level must be a mapping");
+  }
+  static const std::set<std::string> kSections = {
+      "server", "catalog", "users", "text_tower", "model",
+      "policy", "batcher", "impressions"};
+  if (root && root.IsMap()) {
+    for (const auto& kv : root) {
+      std::string k = kv.first.as<std::string>("");
+      if (!kSections.count(k)) {
+        errors.push_back(absl::StrCat("config key '", k, "': unknown key"));
+      }
+    }
+  }
+  auto node = [&](const char* name) {
+    return root && root.IsMap() ? root[name] : YAML::Node();
+  };
+
+  {
+    Section s(node("server"), "server", &errors);
+    auto& o = c.server;
+    s.String("listen_address", &o.listen_address);
+    s.String("metrics_address", &o.metrics_address);
+    s.Int("max_query_bytes", &o.max_query_bytes, 1, 1 << 20);
+    s.Int("max_candidates", &o.max_candidates, 1, 10000000);
+    s.Int("max_context_items", &o.max_context_items, 0, 10000);
+    s.Int("max_upsert_items", &o.max_upsert_items, 1, 1000000);
+    s.Int("max_item_text_bytes", &o.max_item_text_bytes, 1, 1 << 24);
+    s.Finish();
+    if (o.listen_address.empty()) {
+      errors.push_back("config key 'server.listen_address': must not be empty");
+    }
+  }
+  {
+    Section s(node("catalog"), "catalog", &errors);
+    s.Path("path", &c.catalog.path, base_dir);
+    s.Int("max_items", &c.catalog.max_items, 1, 100000000);
+    s.Finish();
+  }
+  {
+    Section s(node("users"), "users", &errors);
+    s.Int("history_length", &c.users.history_length, 1, 1000);
+    s.Int("num_shards", &c.users.num_shards, 1, 4096);
+    s.Finish();
+  }
+  {
+    Section s(node("text_tower"), "text_tower", &errors);
+    auto& o = c.text_tower;
+    s.Path("checkpoint_dir", &o.checkpoint_dir, base_dir);
+    s.Path("vocab_path", &o.vocab_path, base_dir);
+    s.Int("hidden_size", &o.hidden_size, 8, 4096);
+    s.Int("num_layers", &o.num_layers, 1, 48);
+    s.Int("num_heads", &o.num_heads, 1, 64);
+    s.Int("intermediate_size", &o.intermediate_size, 8, 16384);
+    s.Int("max_position_embeddings", &o.max_position_embeddings, 8, 8192);
+    s.Int("max_seq_length", &o.max_seq_length, 3, 8192);
+    s.Enum("pooling", &o.pooling, {"mean", "cls", "pooler"});
+    s.Enum("adaptation", &o.adaptation, {"frozen", "lora", "top_layers"});
+    s.Int("lora_rank", &o.lora_rank, 1, 256);
+    s.Double("lora_alpha", &o.lora_alpha, 1e-6, 1e6);
+    s.Int("trainable_top_layers", &o.trainable_top_layers, 1, 48);
+    s.Int("encode_batch_size", &o.encode_batch_size, 1, 4096);
+    s.Int("seed", &o.seed, 0, kMaxInt);
+    s.Finish();
+    if (o.hidden_size % o.num_heads != 0) {
+      errors.push_back(absl::StrCat(
+          "config key 'text_tower.num_heads': must divide text_tower.hidden_size (",
+          o.hidden_size, "), got ", o.num_heads));
+    }
+    if (o.max_seq_length > o.max_position_embeddings) {
+      errors.push_back(absl::StrCat(
+          "config key 'text_tower.max_seq_length': must not exceed "
+          "text_tower.max_position_embeddings (", o.max_position_embeddings,
+          "), got ", o.max_seq_length));
+    }
+  }
+  {
+    Section s(node("model"), "model", &errors);
+    auto& o = c.model;
+    s.Enum("device", &o.device, {"auto", "cpu", "cuda"});
+    s.Int("embedding_dim", &o.embedding_dim, 4, 4096);
+    s.Int("num_layers", &o.num_layers, 1, 24);
+    s.Int("num_heads", &o.num_heads, 1, 64);
+    s.Int("ffn_dim", &o.ffn_dim, 4, 16384);
+    s.Int("seed", &o.seed, 0, kMaxInt);
+    s.Int("intra_op_threads", &o.intra_op_threads, 1, 256);
+    s.Finish();
+    if (o.embedding_dim % o.num_heads != 0) {
+      errors.push_back(absl::StrCat(
+          "config key 'model.num_heads': must divide model.embedding_dim (",
+          o.embedding_dim, "), got ", o.num_heads));
+    }
+  }
+  {
+    Section s(node("policy"), "policy", &errors);
+    auto& o = c.policy;
+    s.Double("temperature", &o.temperature, 1e-3, 1e3);
+    s.Double("epsilon", &o.epsilon, 0.0, 1.0);
+    s.Int("default_k", &o.default_k, 1, 10000);
+    s.Int("max_k", &o.max_k, 1, 10000);
+    s.Bool("exclude_recent_items", &o.exclude_recent_items);
+    s.Int("seed", &o.seed, 0, kMaxInt);
+    s.Finish();
+    if (o.default_k > o.max_k) {
+      errors.push_back(absl::StrCat(
+          "config key 'policy.default_k': must not exceed policy.max_k (",
+          o.max_k, "), got ", o.default_k));
+    }
+  }
+  {
+    Section s(node("batcher"), "batcher", &errors);
+    auto& o = c.batcher;
+    s.Int("max_batch_size", &o.max_batch_size, 1, 4096);
+    s.Int("max_queue_delay_us", &o.max_queue_delay_us, 0, 10000000);
+    s.Int("max_queue_size", &o.max_queue_size, 1, 10000000);
+    s.Int("num_threads", &o.num_threads, 1, 256);
+    s.Finish();
+  }
+  {
+    Section s(node("impressions"), "impressions", &errors);
+    auto& o = c.impressions;
+    s.Int("capacity", &o.capacity, 1, 1000000000);
+    s.Int("reward_wait_ms", &o.reward_wait_ms, 1, int64_t{30} * 24 * 3600 * 1000);
+    s.Double("default_reward", &o.default_reward, -1000, 1000);
+    s.Int("experience_capacity", &o.experience_capacity, 1, 1000000000);
+    s.Finish();
+  }
+  if (!errors.empty()) {
+    return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+  }
+  if (c.catalog.path.empty()) c.catalog.path = DefaultCatalogPath();
+  if (c.text_tower.vocab_path.empty()) c.text_tower.vocab_path = DefaultVocabPath();
+  return c;
+}
+
+absl::StatusOr<RtrecConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot open config file ", path));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string base = std::filesystem::path(path).parent_path().string();
+  if (base.empty()) base = ".";
+  auto c = ParseConfig(ss.str(), base);
+  if (!c.ok()) {
+    return absl::Status(c.status().code(),
+                        absl::StrCat(path, ": ", c.status().message()));
+  }
+  return c;
+}
+
+}  // namespace rtrec::config

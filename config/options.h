@@ -1,0 +1,175 @@
+// Typed options for every rtrec component, read from one YAML file.
+//
+// config/default.yaml documents every key with its default; the defaults below
+// must match it (a test checks that parsing default.yaml yields these values).
+// Unknown keys, wrong types and out-of-range values are refused by
+// LoadConfigFile/ParseConfig with a message that names the key.
+//
+// Relative paths in a config file are resolved against the directory that
+// holds the file. An empty path means the copy shipped in the repository.
+//
+// Thread safety: plain values; parse once at start and pass copies down.
+#ifndef RTREC_CONFIG_OPTIONS_H_
+#define RTREC_CONFIG_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace rtrec::config {
+
+struct ServerOptions {
+  // host:port for gRPC. Port 0 picks a free port (printed at start).
+  // Default: "0.0.0.0:50051".
+  std::string listen_address = "0.0.0.0:50051";
+  // host:port for the Prometheus /metrics endpoint; empty disables it.
+  // Default: "0.0.0.0:9464".
+  std::string metrics_address = "0.0.0.0:9464";
+  // Longest accepted Recommend.query, in bytes. Default: 1024.
+  int64_t max_query_bytes = 1024;
+  // Most candidate_item_ids in one Recommend. Default: 10000.
+  int64_t max_candidates = 10000;
+  // Most context_item_ids in one Recommend. Default: 100.
+  int64_t max_context_items = 100;
+  // Most items in one UpsertItems call. Default: 1000.
+  int64_t max_upsert_items = 1000;
+  // Longest accepted item title + text, in bytes. Default: 65536.
+  int64_t max_item_text_bytes = 65536;
+};
+
+struct CatalogOptions {
+  // JSONL file, one {"item_id","title","text","tags"} object a line.
+  // Default: "" (the demo catalog, data/demo_catalog.jsonl).
+  std::string path;
+  // Capacity of the catalog, including items added by UpsertItems; also the
+  // size of the model's id-embedding table. Default: 100000.
+  int64_t max_items = 100000;
+};
+
+struct UserStateOptions {
+  // Items of recent history kept per user (the user tower's window).
+  // Default: 50.
+  int64_t history_length = 50;
+  // Independent lock shards of the user table. Default: 64.
+  int64_t num_shards = 64;
+};
+
+struct TextTowerOptions {
+  // Hugging Face BERT folder (config.json, vocab.txt, model.safetensors).
+  // Empty: a randomly initialised BERT of the shape below, for demos only.
+  // Default: "".
+  std::string checkpoint_dir;
+  // WordPiece vocabulary used when checkpoint_dir is empty.
+  // Default: "" (data/bert-base-uncased-vocab.txt, the original BERT uncased).
+  std::string vocab_path;
+  // Shape of the random BERT used when checkpoint_dir is empty.
+  int64_t hidden_size = 128;          // Default: 128.
+  int64_t num_layers = 2;             // Default: 2.
+  int64_t num_heads = 2;              // Default: 2.
+  int64_t intermediate_size = 512;    // Default: 512.
+  int64_t max_position_embeddings = 512;  // Default: 512.
+  // Tokens per text after [CLS]/[SEP] are added; longer text is truncated.
+  // Default: 64.
+  int64_t max_seq_length = 64;
+  // How a text becomes one vector: "mean" over tokens, "cls" (last hidden
+  // state of [CLS]) or "pooler" (BERT's dense+tanh pooler). Default: "mean".
+  std::string pooling = "mean";
+  // "frozen": BERT is fixed; "lora": low-rank adapters on the attention
+  // projections are trainable; "top_layers": the top trainable_top_layers
+  // layers are trainable. Default: "frozen".
+  std::string adaptation = "frozen";
+  int64_t lora_rank = 8;              // Default: 8.
+  double lora_alpha = 16.0;           // Default: 16.
+  int64_t trainable_top_layers = 1;   // Default: 1.
+  // Texts per encoder call when encoding the catalog. Default: 32.
+  int64_t encode_batch_size = 32;
+  // Seed of the random BERT. Default: 7.
+  int64_t seed = 7;
+};
+
+struct ModelOptions {
+  // "auto" (CUDA when present, else CPU), "cpu" or "cuda". Default: "auto".
+  std::string device = "auto";
+  // Width of item and user vectors. Default: 64.
+  int64_t embedding_dim = 64;
+  // Causal Transformer layers of the user tower. Default: 2.
+  int64_t num_layers = 2;
+  // Attention heads; must divide embedding_dim. Default: 2.
+  int64_t num_heads = 2;
+  // Feed-forward width of the user tower. Default: 128.
+  int64_t ffn_dim = 128;
+  // Seed of the initial weights. Default: 1.
+  int64_t seed = 1;
+  // Intra-op threads for CPU inference. Default: 1.
+  int64_t intra_op_threads = 1;
+};
+
+struct PolicyOptions {
+  // Softmax temperature τ over scores; larger explores more. Default: 1.0.
+  double temperature = 1.0;
+  // Share of probability mixed uniformly over the candidates. Default: 0.0.
+  double epsilon = 0.0;
+  // Slate size when a request leaves k at 0. Default: 10.
+  int64_t default_k = 10;
+  // Largest slate a request may ask for. Default: 100.
+  int64_t max_k = 100;
+  // Leave out items of the user's recent history unless the request allows
+  // them. Default: true.
+  bool exclude_recent_items = true;
+  // Seed of the sampling streams (one per inference thread). Default: 12345.
+  int64_t seed = 12345;
+};
+
+struct BatcherOptions {
+  // A batch closes when it holds this many requests... Default: 32.
+  int64_t max_batch_size = 32;
+  // ...or when its oldest request has waited this long. Larger values give
+  // bigger batches under load at the price of latency. Default: 2000.
+  int64_t max_queue_delay_us = 2000;
+  // Requests waiting beyond this are refused with RESOURCE_EXHAUSTED.
+  // Default: 1024.
+  int64_t max_queue_size = 1024;
+  // Inference threads, each running one batch at a time. Default: 2.
+  int64_t num_threads = 2;
+};
+
+struct ImpressionLogOptions {
+  // Impressions kept for joining; the oldest expire early when full.
+  // Default: 1000000.
+  int64_t capacity = 1000000;
+  // How long an impression waits for feedback before its unanswered items
+  // become examples with default_reward. Default: 600000 (10 minutes).
+  int64_t reward_wait_ms = 600000;
+  // Reward of a shown item that got no feedback in time. Default: 0.0.
+  double default_reward = 0.0;
+  // Experiences held for the learner before the oldest are dropped (and
+  // counted). Default: 1000000.
+  int64_t experience_capacity = 1000000;
+};
+
+struct RtrecConfig {
+  ServerOptions server;
+  CatalogOptions catalog;
+  UserStateOptions users;
+  TextTowerOptions text_tower;
+  ModelOptions model;
+  PolicyOptions policy;
+  BatcherOptions batcher;
+  ImpressionLogOptions impressions;
+};
+
+// Parses YAML text. Relative paths are resolved against `base_dir`.
+absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
+                                        const std::string& base_dir);
+
+// Reads and parses a config file.
+absl::StatusOr<RtrecConfig> LoadConfigFile(const std::string& path);
+
+// Paths of the files shipped in the repository.
+std::string DefaultCatalogPath();
+std::string DefaultVocabPath();
+
+}  // namespace rtrec::config
+
+#endif  // RTREC_CONFIG_OPTIONS_H_

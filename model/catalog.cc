@@ -1,0 +1,176 @@
+#include "model/catalog.h"
+
+#include <fstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/json.h"
+
+namespace rtrec::model {
+
+std::string ItemTextForEncoding(const CatalogItem& item) {
+  if (item.title.empty()) return item.text;
+  if (item.text.empty()) return item.title;
+  return absl::StrCat(item.title, ". ", item.text);
+}
+
+std::optional<int64_t> CatalogSnapshot::Find(const std::string& item_id) const {
+  auto it = index_of_.find(item_id);
+  if (it == index_of_.end()) return std::nullopt;
+  return it->second;
+}
+
+Catalog::Catalog(config::CatalogOptions options)
+    : options_(std::move(options)),
+      current_(std::make_shared<const CatalogSnapshot>()) {}
+
+absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Create(
+    const config::CatalogOptions& options) {
+  if (options.max_items < 1) {
+    return absl::InvalidArgumentError("catalog.max_items: must be at least 1");
+  }
+  return std::unique_ptr<Catalog>(new Catalog(options));
+}
+
+std::shared_ptr<const CatalogSnapshot> Catalog::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::shared_ptr<const CatalogSnapshot> old = Snapshot();
+  int64_t dim = old->text_dim_;
+  int64_t new_items = 0;
+  absl::flat_hash_map<std::string, int64_t> batch_seen;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const CatalogItem& item = items[i];
+    if (item.text_embedding.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("items[", i, "] (", item.item_id, "): no text embedding"));
+    }
+    if (dim == 0) dim = static_cast<int64_t>(item.text_embedding.size());
+    if (static_cast<int64_t>(item.text_embedding.size()) != dim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "items[", i, "] (", item.item_id, "): text embedding has width ",
+          item.text_embedding.size(), ", catalog has ", dim));
+    }
+    if (!old->Find(item.item_id) && batch_seen.emplace(item.item_id, i).second) {
+      ++new_items;
+    }
+  }
+  if (old->size() + new_items > options_.max_items) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "catalog is full: ", old->size(), " items + ", new_items,
+        " new would exceed catalog.max_items = ", options_.max_items));
+  }
+  auto next = std::make_shared<CatalogSnapshot>(*old);
+  next->version_ = old->version_ + 1;
+  next->text_dim_ = dim;
+  UpsertResult result;
+  for (CatalogItem& item : items) {
+    auto it = next->index_of_.find(item.item_id);
+    auto shared = std::make_shared<const CatalogItem>(std::move(item));
+    if (it != next->index_of_.end()) {
+      next->items_[it->second] = std::move(shared);
+      ++result.updated;
+    } else {
+      int64_t index = next->size();
+      next->index_of_.emplace(shared->item_id, index);
+      next->items_.push_back(std::move(shared));
+      ++result.inserted;
+    }
+  }
+  result.catalog_size = next->size();
+  result.catalog_version = next->version_;
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = std::move(next);
+  }
+  return result;
+}
+
+absl::Status ValidateCatalogItem(const CatalogItem& item,
+                                 const std::string& field_prefix,
+                                 int64_t max_text_bytes) {
+  if (item.item_id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field_prefix, ".item_id: must not be empty"));
+  }
+  if (item.item_id.size() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field_prefix, ".item_id: longer than 256 bytes (", item.item_id.size(), ")"));
+  }
+  if (static_cast<int64_t>(item.title.size() + item.text.size()) > max_text_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field_prefix, ".text: title + text longer than ", max_text_bytes, " bytes"));
+  }
+  if (item.title.empty() && item.text.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field_prefix, ".text: an item needs a title or a text to be encoded"));
+  }
+  for (size_t t = 0; t < item.tags.size(); ++t) {
+    if (item.tags[t].size() > 256) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field_prefix, ".tags[", t, "]: longer than 256 bytes"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<CatalogItem>> ReadCatalogJsonl(
+    const std::string& path, int64_t max_text_bytes) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open catalog ", path));
+  std::vector<CatalogItem> items;
+  absl::flat_hash_map<std::string, int64_t> seen;
+  std::string line;
+  int64_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string where = absl::StrCat(path, ":", line_no);
+    auto obj = ParseJsonObject(line);
+    if (!obj.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", obj.status().message()));
+    }
+    for (const auto& kv : obj->fields()) {
+      if (kv.first != "item_id" && kv.first != "title" && kv.first != "text" &&
+          kv.first != "tags") {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", kv.first, ": unknown field"));
+      }
+    }
+    CatalogItem item;
+    auto id = JsonString(*obj, "item_id", where);
+    if (!id.ok()) return id.status();
+    item.item_id = *id;
+    if (obj->fields().count("title")) {
+      auto v = JsonString(*obj, "title", where);
+      if (!v.ok()) return v.status();
+      item.title = *v;
+    }
+    if (obj->fields().count("text")) {
+      auto v = JsonString(*obj, "text", where);
+      if (!v.ok()) return v.status();
+      item.text = *v;
+    }
+    if (obj->fields().count("tags")) {
+      auto v = JsonStringList(*obj, "tags", where);
+      if (!v.ok()) return v.status();
+      item.tags = *v;
+    }
+    if (auto s = ValidateCatalogItem(item, where, max_text_bytes); !s.ok()) return s;
+    if (auto [it, fresh] = seen.emplace(item.item_id, line_no); !fresh) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": item_id '", item.item_id, "' repeats line ", it->second));
+    }
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+}  // namespace rtrec::model

@@ -1,0 +1,103 @@
+// The item catalog: what can be recommended, with each item's cached text
+// embedding.
+//
+// Readers take an immutable CatalogSnapshot (a shared_ptr<const>) and use it
+// for a whole request; Upsert builds a new snapshot (copy on write) and swaps
+// it in, so readers never wait for writers. Item indices are dense and stable:
+// an item keeps its index when its text is updated, and the model's id
+// embedding table is indexed by it.
+//
+// Thread safety: Snapshot() and Upsert() may be called from any thread;
+// concurrent Upserts are serialised.
+#ifndef RTREC_MODEL_CATALOG_H_
+#define RTREC_MODEL_CATALOG_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "config/options.h"
+
+namespace rtrec::model {
+
+struct CatalogItem {
+  std::string item_id;
+  std::string title;
+  std::string text;
+  std::vector<std::string> tags;
+  // Pooled text-tower output for title + text; filled before Upsert.
+  std::vector<float> text_embedding;
+};
+
+// The text the text tower encodes for an item.
+std::string ItemTextForEncoding(const CatalogItem& item);
+
+class CatalogSnapshot {
+ public:
+  int64_t version() const { return version_; }
+  int64_t size() const { return static_cast<int64_t>(items_.size()); }
+  // Dense index of `item_id`, if present.
+  std::optional<int64_t> Find(const std::string& item_id) const;
+  // REQUIRES: 0 <= index < size().
+  const CatalogItem& item(int64_t index) const { return *items_[index]; }
+  int64_t text_dim() const { return text_dim_; }
+
+ private:
+  friend class Catalog;
+  int64_t version_ = 0;
+  int64_t text_dim_ = 0;
+  std::vector<std::shared_ptr<const CatalogItem>> items_;
+  absl::flat_hash_map<std::string, int64_t> index_of_;
+};
+
+struct UpsertResult {
+  int64_t inserted = 0;
+  int64_t updated = 0;
+  int64_t catalog_size = 0;
+  int64_t catalog_version = 0;
+};
+
+class Catalog {
+ public:
+  static absl::StatusOr<std::unique_ptr<Catalog>> Create(
+      const config::CatalogOptions& options);
+
+  std::shared_ptr<const CatalogSnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Adds new items and replaces existing ones (matched by item_id). All items
+  // must carry text embeddings of one width. Fails whole, changing nothing,
+  // with RESOURCE_EXHAUSTED when the catalog would exceed max_items, or
+  // INVALID_ARGUMENT naming the item when an embedding is missing or of the
+  // wrong width.
+  absl::StatusOr<UpsertResult> Upsert(std::vector<CatalogItem> items)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  int64_t max_items() const { return options_.max_items; }
+
+ private:
+  explicit Catalog(config::CatalogOptions options);
+
+  const config::CatalogOptions options_;
+  absl::Mutex write_mu_;  // serialises writers; held while building a snapshot
+  mutable absl::Mutex mu_;  // guards the pointer only, held briefly
+  std::shared_ptr<const CatalogSnapshot> current_ ABSL_GUARDED_BY(mu_);
+};
+
+// Checks one item's fields. Errors name the field as `field_prefix`.item_id etc.
+absl::Status ValidateCatalogItem(const CatalogItem& item,
+                                 const std::string& field_prefix,
+                                 int64_t max_text_bytes);
+
+// Reads a JSONL catalog file: one JSON object a line with "item_id" (required),
+// "title", "text" and "tags". Blank lines are skipped. Errors name the line.
+absl::StatusOr<std::vector<CatalogItem>> ReadCatalogJsonl(
+    const std::string& path, int64_t max_text_bytes);
+
+}  // namespace rtrec::model
+
+#endif  // RTREC_MODEL_CATALOG_H_

@@ -1,0 +1,209 @@
+#include "model/inference_engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "model/exploration_policy.h"
+#include "model/recommender_model.h"
+#include "model/text_embedder_impl.h"
+
+namespace rtrec::model {
+
+struct InferenceEngine::ItemCache {
+  int64_t model_version = 0;
+  int64_t catalog_version = -1;
+  torch::Tensor embeddings;  // [N, D] on the model's device
+};
+
+InferenceEngine::InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
+                                 learner::ImpressionLog* log)
+    : options_(std::move(options)),
+      store_(store),
+      log_(log),
+      request_id_prefix_(std::random_device{}() ^
+                         static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count())) {}
+
+InferenceEngine::~InferenceEngine() = default;
+
+absl::StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(
+    InferenceEngineOptions options, const ModelStore* store, learner::ImpressionLog* log) {
+  if (store == nullptr || log == nullptr) {
+    return absl::InvalidArgumentError("InferenceEngine needs a model store and an impression log");
+  }
+  return std::unique_ptr<InferenceEngine>(new InferenceEngine(std::move(options), store, log));
+}
+
+void InferenceEngine::RunBatch(TaskBatch batch) {
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<RecommendTask*> tasks;
+  tasks.reserve(batch.size());
+  for (auto& t : batch) tasks.push_back(static_cast<RecommendTask*>(t.get()));
+  std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
+  if (!snapshot) {
+    for (auto* t : tasks) t->done(absl::UnavailableError("no model is loaded yet"));
+    return;
+  }
+  ModelWeights& w = *snapshot->weights;
+  // All tasks of a batch see the newest catalog among them.
+  std::shared_ptr<const CatalogSnapshot> catalog = tasks.front()->catalog;
+  for (auto* t : tasks) {
+    if (t->catalog->version() > catalog->version()) catalog = t->catalog;
+  }
+  std::vector<std::vector<float>> scores(tasks.size());
+  std::vector<std::vector<int64_t>> candidates(tasks.size());
+  try {
+    c10::InferenceMode guard;
+    // Item embeddings for this (model, catalog) pair, cached.
+    std::shared_ptr<const ItemCache> cache;
+    {
+      absl::MutexLock lock(&cache_mu_);
+      if (!cache_ || cache_->model_version != snapshot->version ||
+          cache_->catalog_version != catalog->version()) {
+        auto fresh = std::make_shared<ItemCache>();
+        fresh->model_version = snapshot->version;
+        fresh->catalog_version = catalog->version();
+        const int64_t n = catalog->size();
+        const int64_t dim = catalog->text_dim();
+        torch::Tensor text = torch::empty({n, dim}, torch::kFloat32);
+        float* p = text.data_ptr<float>();
+        for (int64_t i = 0; i < n; ++i) {
+          const auto& e = catalog->item(i).text_embedding;
+          std::copy(e.begin(), e.end(), p + i * dim);
+        }
+        auto ids = torch::arange(n, torch::kInt64).to(w.device);
+        fresh->embeddings = w.model->ItemEmbeddings(text.to(w.device), ids);
+        cache_ = std::move(fresh);
+      }
+      cache = cache_;
+    }
+    const torch::Tensor& items = cache->embeddings;
+    // User tower over the whole batch.
+    std::vector<torch::Tensor> histories;
+    std::vector<bool> has_query(tasks.size(), false);
+    std::vector<std::string> queries;
+    std::vector<int64_t> query_rows;
+    for (size_t r = 0; r < tasks.size(); ++r) {
+      auto* t = tasks[r];
+      std::vector<int64_t> ctx;
+      for (int64_t idx : t->context) {
+        if (idx < items.size(0)) ctx.push_back(idx);
+      }
+      const int64_t max_history = w.model->options().max_history;
+      if (static_cast<int64_t>(ctx.size()) > max_history) {
+        ctx.erase(ctx.begin(), ctx.end() - max_history);
+      }
+      histories.push_back(items.index_select(
+          0, torch::tensor(ctx, torch::kInt64).to(w.device)));
+      if (!t->query.empty()) {
+        has_query[r] = true;
+        queries.push_back(t->query);
+        query_rows.push_back(static_cast<int64_t>(r));
+      }
+    }
+    torch::Tensor query_text;
+    if (!queries.empty()) {
+      torch::Tensor encoded = w.text->impl()->EncodeBatch(queries);  // [Q, Ht]
+      query_text = torch::zeros({static_cast<int64_t>(tasks.size()), encoded.size(1)},
+                                encoded.options());
+      query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(w.device), encoded);
+    }
+    torch::Tensor users = w.model->UserStates(histories, query_text, has_query);  // [B, D]
+    torch::Tensor all_scores = torch::matmul(users, items.t()).to(torch::kCPU).contiguous();  // [B, N]
+    const int64_t n = all_scores.size(1);
+    const float* s = all_scores.data_ptr<float>();
+    for (size_t r = 0; r < tasks.size(); ++r) {
+      auto* t = tasks[r];
+      const float* row = s + r * n;
+      auto excluded = [&](int64_t idx) {
+        return std::binary_search(t->excluded.begin(), t->excluded.end(), idx);
+      };
+      if (t->candidates.empty()) {
+        for (int64_t i = 0; i < t->catalog->size() && i < n; ++i) {
+          if (!excluded(i)) candidates[r].push_back(i);
+        }
+      } else {
+        for (int64_t i : t->candidates) {
+          if (i < n && !excluded(i)) candidates[r].push_back(i);
+        }
+      }
+      scores[r].reserve(candidates[r].size());
+      for (int64_t i : candidates[r]) scores[r].push_back(row[i]);
+    }
+  } catch (const c10::Error& e) {
+    for (auto* t : tasks) {
+      t->done(absl::InternalError(absl::StrCat("inference failed: ", e.what_without_backtrace())));
+    }
+    return;
+  }
+  // Policy, impression log, answers.
+  std::mt19937_64 rng(static_cast<uint64_t>(options_.policy.seed) * 0x9E3779B97F4A7C15ull +
+                      next_batch_.fetch_add(1));
+  PolicyParams params{options_.policy.temperature, options_.policy.epsilon};
+  for (size_t r = 0; r < tasks.size(); ++r) {
+    auto* t = tasks[r];
+    Slate slate = SampleSlate(scores[r], t->k, t->explore, params, rng);
+    RecommendResult result;
+    result.request_id = absl::StrFormat("%016x-%x", request_id_prefix_, next_request_.fetch_add(1));
+    result.model_version = snapshot->version;
+    result.context = t->context;
+    learner::Impression imp;
+    imp.request_id = result.request_id;
+    imp.user_id = t->user_id;
+    imp.context = t->context;
+    imp.query = t->query;
+    imp.num_candidates = static_cast<int64_t>(candidates[r].size());
+    imp.explored = t->explore;
+    imp.model_version = snapshot->version;
+    for (size_t j = 0; j < slate.positions.size(); ++j) {
+      const int64_t pos = slate.positions[j];
+      RecommendedItemResult item;
+      item.index = candidates[r][pos];
+      item.item_id = t->catalog->item(item.index).item_id;
+      item.score = scores[r][pos];
+      item.propensity = slate.propensities[j];
+      learner::ShownItem shown;
+      shown.item_index = item.index;
+      shown.item_id = item.item_id;
+      shown.score = item.score;
+      shown.propensity = item.propensity;
+      shown.selection_probability = slate.selection_probabilities[j];
+      imp.slate.push_back(std::move(shown));
+      result.items.push_back(std::move(item));
+    }
+    log_->Record(std::move(imp));
+    t->done(std::move(result));
+  }
+  if (options_.batch_observer) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    options_.batch_observer(static_cast<int64_t>(tasks.size()), seconds);
+  }
+}
+
+}  // namespace rtrec::model
+
+namespace rtrec::model {
+
+void ConfigureIntraOpThreads(int64_t threads) {
+  at::set_num_threads(static_cast<int>(threads));
+}
+
+absl::StatusOr<std::shared_ptr<ModelSnapshot>> BuildInitialSnapshot(
+    const config::RtrecConfig& config, std::shared_ptr<const TextEmbedder> text) {
+  RecommenderModelOptions shape;
+  shape.text_dim = text->dim();
+  shape.embedding_dim = config.model.embedding_dim;
+  shape.num_layers = config.model.num_layers;
+  shape.num_heads = config.model.num_heads;
+  shape.ffn_dim = config.model.ffn_dim;
+  shape.max_items = config.catalog.max_items;
+  shape.max_history = config.users.history_length;
+  return CreateInitialSnapshot(config.model, shape, std::move(text));
+}
+
+}  // namespace rtrec::model

@@ -1,0 +1,126 @@
+#include "model/recommender_model.h"
+
+#include <limits>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace rtrec::model {
+
+RecommenderModelImpl::RecommenderModelImpl(const RecommenderModelOptions& o) : options_(o) {
+  reset();
+}
+
+void RecommenderModelImpl::reset() {
+  const RecommenderModelOptions& o = options_;
+  item_text_proj = register_module(
+      "item_text_proj", torch::nn::Linear(torch::nn::LinearOptions(o.text_dim, o.embedding_dim).bias(false)));
+  item_id_emb = register_module("item_id_emb", torch::nn::Embedding(o.max_items, o.embedding_dim));
+  query_proj = register_module("query_proj", torch::nn::Linear(o.text_dim, o.embedding_dim));
+  position_emb = register_module("position_emb", torch::nn::Embedding(o.max_history + 2, o.embedding_dim));
+  start_token = register_parameter("start_token", torch::randn({o.embedding_dim}) * 0.02);
+  layers = register_module("layers", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.num_layers; ++i) {
+    layers->push_back(torch::nn::TransformerEncoderLayer(
+        torch::nn::TransformerEncoderLayerOptions(o.embedding_dim, o.num_heads)
+            .dim_feedforward(o.ffn_dim)
+            .dropout(0.1)));
+  }
+  final_norm = register_module(
+      "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embedding_dim})));
+  torch::NoGradGuard no_grad;
+  item_id_emb->weight.zero_();
+  torch::nn::init::normal_(position_emb->weight, 0.0, 0.02);
+}
+
+torch::Tensor RecommenderModelImpl::ItemEmbeddings(const torch::Tensor& text,
+                                                   const torch::Tensor& ids) {
+  return item_text_proj(text) + item_id_emb(ids);
+}
+
+torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>& histories,
+                                               const torch::Tensor& query_text,
+                                               const std::vector<bool>& has_query) {
+  const int64_t b = static_cast<int64_t>(histories.size());
+  const int64_t d = options_.embedding_dim;
+  torch::Tensor queries;
+  if (query_text.defined()) queries = query_proj(query_text);  // [B, D]
+  std::vector<int64_t> lengths(b);
+  int64_t t = 0;
+  for (int64_t r = 0; r < b; ++r) {
+    lengths[r] = 1 + histories[r].size(0) + (has_query[r] ? 1 : 0);
+    t = std::max(t, lengths[r]);
+  }
+  // Right-padded [T, B, D]; with a causal mask no real token sees padding.
+  torch::Tensor x = torch::zeros({t, b, d}, start_token.options());
+  for (int64_t r = 0; r < b; ++r) {
+    std::vector<torch::Tensor> parts = {start_token.unsqueeze(0)};
+    if (histories[r].size(0) > 0) parts.push_back(histories[r]);
+    if (has_query[r]) parts.push_back(queries[r].unsqueeze(0));
+    x.slice(0, 0, lengths[r]).select(1, r).copy_(torch::cat(parts, 0));
+  }
+  auto positions = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
+  x = x + position_emb(positions).unsqueeze(1);
+  auto causal = torch::triu(
+      torch::full({t, t}, -std::numeric_limits<float>::infinity(), x.options()), 1);
+  for (const auto& layer : *layers) {
+    x = layer->as<torch::nn::TransformerEncoderLayer>()->forward(x, causal);
+  }
+  x = final_norm(x);
+  auto last = torch::tensor(std::vector<int64_t>(lengths.begin(), lengths.end()),
+                            torch::TensorOptions().dtype(torch::kInt64).device(x.device())) - 1;
+  // x: [T, B, D] → pick x[last[b], b].
+  auto rows = torch::arange(b, last.options());
+  return x.index({last, rows});
+}
+
+absl::StatusOr<std::string> ResolveDevice(const std::string& configured) {
+  const bool cuda = torch::cuda::is_available();
+  if (configured == "cuda" && !cuda) {
+    return absl::FailedPreconditionError(
+        "model.device: 'cuda' was asked for but CUDA is not available to this build or "
+        "machine; use 'auto' or 'cpu'");
+  }
+  if (configured == "cpu") return std::string("cpu");
+  return std::string(cuda ? "cuda" : "cpu");
+}
+
+absl::StatusOr<std::shared_ptr<ModelSnapshot>> CreateInitialSnapshot(
+    const config::ModelOptions& options, const RecommenderModelOptions& shape,
+    std::shared_ptr<const TextEmbedder> text) {
+  auto device = ResolveDevice(options.device);
+  if (!device.ok()) return device.status();
+  auto weights = std::make_shared<ModelWeights>();
+  try {
+    torch::manual_seed(static_cast<uint64_t>(options.seed));
+    weights->device = torch::Device(*device);
+    weights->model = RecommenderModel(shape);
+    weights->model->to(weights->device);
+    weights->model->eval();
+  } catch (const c10::Error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: cannot build the recommender: ", e.what_without_backtrace()));
+  }
+  weights->text = std::move(text);
+  auto snap = std::make_shared<ModelSnapshot>();
+  snap->version = 1;
+  snap->device = *device;
+  snap->weights = std::move(weights);
+  return snap;
+}
+
+std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t version) {
+  auto weights = std::make_shared<ModelWeights>();
+  weights->device = from.weights->device;
+  weights->text = from.weights->text;
+  weights->model = std::dynamic_pointer_cast<RecommenderModelImpl>(
+      from.weights->model->clone(weights->device));
+  weights->model->eval();
+  auto snap = std::make_shared<ModelSnapshot>();
+  snap->version = version;
+  snap->device = from.device;
+  snap->weights = std::move(weights);
+  return snap;
+}
+
+}  // namespace rtrec::model

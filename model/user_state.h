@@ -1,0 +1,57 @@
+// Per-user history of recently consumed items (catalog indices, oldest first),
+// in memory, bounded to users.history_length items per user.
+//
+// An Append is visible to every History() call that starts after it returns,
+// which is what makes "the very next Recommend sees the new item" hold.
+//
+// Thread safety: all methods may be called from any thread. Users are spread
+// over users.num_shards shards, each with its own mutex held only to copy or
+// append a short vector.
+#ifndef RTREC_MODEL_USER_STATE_H_
+#define RTREC_MODEL_USER_STATE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "config/options.h"
+
+namespace rtrec::model {
+
+class UserState {
+ public:
+  static absl::StatusOr<std::unique_ptr<UserState>> Create(
+      const config::UserStateOptions& options);
+
+  // Appends `item_index` to the user's history, dropping the oldest entry
+  // when the history is full.
+  void Append(const std::string& user_id, int64_t item_index);
+
+  // The user's history, oldest first; empty for an unknown user.
+  std::vector<int64_t> History(const std::string& user_id) const;
+
+  int64_t num_users() const;
+  int64_t history_length() const { return options_.history_length; }
+
+ private:
+  explicit UserState(const config::UserStateOptions& options);
+
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<std::string, std::deque<int64_t>> histories
+        ABSL_GUARDED_BY(mu);
+  };
+  Shard& ShardFor(const std::string& user_id) const;
+
+  const config::UserStateOptions options_;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+}  // namespace rtrec::model
+
+#endif  // RTREC_MODEL_USER_STATE_H_

@@ -1,0 +1,16 @@
+// The one place that maps absl::Status to grpc::Status. The numeric codes of
+// the two agree; the message is kept as is.
+#ifndef RTREC_SERVER_GRPC_STATUS_H_
+#define RTREC_SERVER_GRPC_STATUS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+
+namespace rtrec::server {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+}  // namespace rtrec::server
+
+#endif  // RTREC_SERVER_GRPC_STATUS_H_

@@ -1,0 +1,398 @@
+#include "server/recommender_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "server/grpc_status.h"
+
+namespace rtrec::server {
+namespace {
+
+constexpr size_t kMaxIdBytes = 256;
+constexpr double kMaxAbsReward = 1000.0;
+constexpr int kMaxStreamErrors = 100;
+
+absl::Status NotReady() {
+  return absl::UnavailableError("rtrec is still loading its model and catalog; retry shortly");
+}
+
+absl::Status CheckId(const std::string& value, const char* field) {
+  if (value.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": must not be empty"));
+  if (value.size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": longer than ", kMaxIdBytes, " bytes (", value.size(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
+  auto d = context->deadline();
+  if (d == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(d);
+}
+
+}  // namespace
+
+RecommenderService::RecommenderService(const config::RtrecConfig& config,
+                                       ServerMetrics* metrics, Clock* clock)
+    : config_(config),
+      metrics_(metrics),
+      clock_(clock),
+      catalog_writer_(std::make_unique<SerialExecutor>()) {}
+
+RecommenderService::~RecommenderService() = default;
+
+void RecommenderService::SetReady(const ServingComponents& components) {
+  components_ = components;
+  ready_.store(true, std::memory_order_release);
+}
+
+void RecommenderService::Finish(grpc::ServerUnaryReactor* reactor, const char* method,
+                                absl::Time started, const absl::Status& status) {
+  metrics_->RecordRpc(method, static_cast<int>(status.code()),
+                      absl::ToDoubleSeconds(clock_->Now() - started));
+  reactor->Finish(ToGrpcStatus(status));
+}
+
+// ------------------------------------------------------------------ Recommend
+
+absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildTask(
+    const rtrec::v1::RecommendRequest& request, absl::Time deadline) const {
+  if (auto s = CheckId(request.user_id(), "user_id"); !s.ok()) return s;
+  if (static_cast<int64_t>(request.query().size()) > config_.server.max_query_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "query: longer than server.max_query_bytes = ", config_.server.max_query_bytes, " bytes"));
+  }
+  int64_t k = request.k();
+  if (k < 0) return absl::InvalidArgumentError(absl::StrCat("k: must not be negative, got ", k));
+  if (k == 0) k = config_.policy.default_k;
+  if (k > config_.policy.max_k) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("k: at most policy.max_k = ", config_.policy.max_k, ", got ", k));
+  }
+  if (request.candidate_item_ids_size() > config_.server.max_candidates) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "candidate_item_ids: more than server.max_candidates = ", config_.server.max_candidates));
+  }
+  if (request.context_item_ids_size() > config_.server.max_context_items) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "context_item_ids: more than server.max_context_items = ",
+        config_.server.max_context_items));
+  }
+  auto task = std::make_unique<model::RecommendTask>();
+  task->catalog = components_.catalog->Snapshot();
+  const model::CatalogSnapshot& catalog = *task->catalog;
+  absl::flat_hash_set<int64_t> seen;
+  for (int i = 0; i < request.candidate_item_ids_size(); ++i) {
+    const std::string& id = request.candidate_item_ids(i);
+    auto index = catalog.Find(id);
+    if (!index) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("candidate_item_ids[", i, "]: unknown item '", id.substr(0, kMaxIdBytes), "'"));
+    }
+    if (!seen.insert(*index).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("candidate_item_ids[", i, "]: '", id, "' appears twice"));
+    }
+    task->candidates.push_back(*index);
+  }
+  std::vector<int64_t> history = components_.users->History(request.user_id());
+  std::vector<int64_t> context = history;
+  for (int i = 0; i < request.context_item_ids_size(); ++i) {
+    const std::string& id = request.context_item_ids(i);
+    auto index = catalog.Find(id);
+    if (!index) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("context_item_ids[", i, "]: unknown item '", id.substr(0, kMaxIdBytes), "'"));
+    }
+    context.push_back(*index);
+  }
+  const int64_t window = config_.users.history_length;
+  if (static_cast<int64_t>(context.size()) > window) {
+    context.erase(context.begin(), context.end() - window);
+  }
+  if (config_.policy.exclude_recent_items && !request.allow_recent_items()) {
+    task->excluded = context;
+    std::sort(task->excluded.begin(), task->excluded.end());
+    task->excluded.erase(std::unique(task->excluded.begin(), task->excluded.end()),
+                         task->excluded.end());
+  }
+  task->user_id = request.user_id();
+  task->query = request.query();
+  task->context = std::move(context);
+  task->k = k;
+  task->explore = !request.has_exploration() || request.exploration();
+  task->deadline = deadline;
+  return task;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Recommend(
+    grpc::CallbackServerContext* context, const rtrec::v1::RecommendRequest* request,
+    rtrec::v1::RecommendResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  const absl::Time started = clock_->Now();
+  if (!ready()) {
+    Finish(reactor, "Recommend", started, NotReady());
+    return reactor;
+  }
+  auto task = BuildTask(*request, DeadlineOf(context));
+  if (!task.ok()) {
+    Finish(reactor, "Recommend", started, task.status());
+    return reactor;
+  }
+  std::shared_ptr<const model::CatalogSnapshot> catalog = (*task)->catalog;
+  (*task)->done = [this, reactor, response, started,
+                   catalog](absl::StatusOr<model::RecommendResult> result) {
+    if (!result.ok()) {
+      Finish(reactor, "Recommend", started, result.status());
+      return;
+    }
+    response->set_request_id(result->request_id);
+    response->set_model_version(result->model_version);
+    for (const auto& item : result->items) {
+      auto* out = response->add_items();
+      out->set_item_id(item.item_id);
+      out->set_score(item.score);
+      out->set_propensity(item.propensity);
+    }
+    for (int64_t idx : result->context) {
+      if (idx < catalog->size()) response->add_context_item_ids(catalog->item(idx).item_id);
+    }
+    Finish(reactor, "Recommend", started, absl::OkStatus());
+  };
+  // On refusal the batcher has already answered the task (and so the RPC).
+  components_.batcher->Schedule(std::move(*task)).IgnoreError();
+  return reactor;
+}
+
+// ------------------------------------------------------------------- Feedback
+
+absl::StatusOr<bool> RecommenderService::ProcessFeedback(
+    const rtrec::v1::FeedbackRequest& request) {
+  if (!ready()) return NotReady();
+  if (auto s = CheckId(request.user_id(), "user_id"); !s.ok()) return s;
+  if (auto s = CheckId(request.item_id(), "item_id"); !s.ok()) return s;
+  if (request.request_id().size() > kMaxIdBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("request_id: longer than ", kMaxIdBytes, " bytes"));
+  }
+  if (!std::isfinite(request.reward()) || std::fabs(request.reward()) > kMaxAbsReward) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reward: must be a finite number within [-", kMaxAbsReward, ", ", kMaxAbsReward,
+        "], got ", request.reward()));
+  }
+  if (!rtrec::v1::EventType_IsValid(request.event_type())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event_type: unknown value ", static_cast<int>(request.event_type())));
+  }
+  if (request.timestamp_ms() < 0) {
+    return absl::InvalidArgumentError("timestamp_ms: must not be negative");
+  }
+  auto catalog = components_.catalog->Snapshot();
+  auto index = catalog->Find(request.item_id());
+  if (!index) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("item_id: unknown item '", request.item_id(), "'"));
+  }
+  bool joined = false;
+  if (!request.request_id().empty()) {
+    auto e = components_.impressions->Join(request.request_id(), request.user_id(),
+                                           request.item_id(), request.reward());
+    if (!e.ok()) return e.status();
+    joined = true;
+  } else {
+    learner::Experience e;
+    e.source = learner::Experience::Source::kOrganic;
+    e.user_id = request.user_id();
+    e.context = components_.users->History(request.user_id());
+    e.item_index = *index;
+    e.reward = request.reward();
+    e.time = request.timestamp_ms() > 0 ? absl::FromUnixMillis(request.timestamp_ms())
+                                        : clock_->Now();
+    components_.experiences->Push(std::move(e));
+  }
+  if (request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS) {
+    components_.users->Append(request.user_id(), *index);
+  }
+  return joined;
+}
+
+grpc::ServerUnaryReactor* RecommenderService::Feedback(grpc::CallbackServerContext* context,
+                                                       const rtrec::v1::FeedbackRequest* request,
+                                                       rtrec::v1::FeedbackResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  const absl::Time started = clock_->Now();
+  auto joined = ProcessFeedback(*request);
+  if (joined.ok()) response->set_joined(*joined);
+  Finish(reactor, "Feedback", started, joined.status());
+  return reactor;
+}
+
+class RecommenderService::StreamFeedbackReactor
+    : public grpc::ServerReadReactor<rtrec::v1::FeedbackRequest> {
+ public:
+  StreamFeedbackReactor(RecommenderService* service, rtrec::v1::StreamFeedbackResponse* response)
+      : service_(service), response_(response), started_(service->clock_->Now()) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // client half-closed (or the call broke)
+      service_->metrics_->RecordRpc("StreamFeedback", 0,
+                                    absl::ToDoubleSeconds(service_->clock_->Now() - started_));
+      Finish(grpc::Status::OK);
+      return;
+    }
+    auto joined = service_->ProcessFeedback(request_);
+    if (joined.ok()) {
+      response_->set_accepted(response_->accepted() + 1);
+      if (*joined) response_->set_joined(response_->joined() + 1);
+    } else {
+      response_->set_rejected(response_->rejected() + 1);
+      if (response_->errors_size() < kMaxStreamErrors) {
+        auto* e = response_->add_errors();
+        e->set_index(index_);
+        e->set_code(static_cast<int>(joined.status().code()));
+        e->set_message(std::string(joined.status().message()));
+      }
+    }
+    ++index_;
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  RecommenderService* const service_;
+  rtrec::v1::StreamFeedbackResponse* const response_;
+  const absl::Time started_;
+  rtrec::v1::FeedbackRequest request_;
+  int64_t index_ = 0;
+};
+
+grpc::ServerReadReactor<rtrec::v1::FeedbackRequest>* RecommenderService::StreamFeedback(
+    grpc::CallbackServerContext* /*context*/, rtrec::v1::StreamFeedbackResponse* response) {
+  return new StreamFeedbackReactor(this, response);
+}
+
+// ---------------------------------------------------------------- UpsertItems
+
+absl::Status RecommenderService::ValidateUpsert(
+    const rtrec::v1::UpsertItemsRequest& request) const {
+  if (request.items_size() == 0) return absl::InvalidArgumentError("items: must not be empty");
+  if (request.items_size() > config_.server.max_upsert_items) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "items: more than server.max_upsert_items = ", config_.server.max_upsert_items));
+  }
+  absl::flat_hash_set<std::string> seen;
+  for (int i = 0; i < request.items_size(); ++i) {
+    const auto& item = request.items(i);
+    model::CatalogItem c;
+    c.item_id = item.item_id();
+    c.title = item.title();
+    c.text = item.text();
+    c.tags.assign(item.tags().begin(), item.tags().end());
+    if (auto s = model::ValidateCatalogItem(c, absl::StrCat("items[", i, "]"),
+                                            config_.server.max_item_text_bytes);
+        !s.ok()) {
+      return s;
+    }
+    if (!seen.insert(item.item_id()).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("items[", i, "].item_id: '", item.item_id(), "' appears twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
+    grpc::CallbackServerContext* context, const rtrec::v1::UpsertItemsRequest* request,
+    rtrec::v1::UpsertItemsResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  const absl::Time started = clock_->Now();
+  if (!ready()) {
+    Finish(reactor, "UpsertItems", started, NotReady());
+    return reactor;
+  }
+  if (auto s = ValidateUpsert(*request); !s.ok()) {
+    Finish(reactor, "UpsertItems", started, s);
+    return reactor;
+  }
+  // BERT encoding runs on the catalog writer thread, not in this callback.
+  catalog_writer_->Add([this, reactor, request, response, started] {
+    std::vector<model::CatalogItem> items;
+    std::vector<std::string> texts;
+    for (const auto& in : request->items()) {
+      model::CatalogItem c;
+      c.item_id = in.item_id();
+      c.title = in.title();
+      c.text = in.text();
+      c.tags.assign(in.tags().begin(), in.tags().end());
+      texts.push_back(model::ItemTextForEncoding(c));
+      items.push_back(std::move(c));
+    }
+    auto embeddings = components_.text->Embed(texts);
+    if (!embeddings.ok()) {
+      Finish(reactor, "UpsertItems", started, embeddings.status());
+      return;
+    }
+    for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
+    auto result = components_.catalog->Upsert(std::move(items));
+    if (result.ok()) {
+      response->set_inserted(result->inserted);
+      response->set_updated(result->updated);
+      response->set_catalog_size(result->catalog_size);
+    }
+    Finish(reactor, "UpsertItems", started, result.status());
+  });
+  return reactor;
+}
+
+// --------------------------------------------------------------- GetModelInfo
+
+void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
+  auto snapshot = components_.models->Current();
+  if (snapshot) {
+    info->set_model_version(snapshot->version);
+    info->set_device(snapshot->device);
+  }
+  info->set_swaps(components_.models->swaps());
+  info->set_rejected_swaps(components_.models->rejected());
+  auto catalog = components_.catalog->Snapshot();
+  info->set_catalog_size(catalog->size());
+  info->set_catalog_version(catalog->version());
+  const model::BatcherStats b = components_.batcher->stats();
+  info->set_batches(b.batches);
+  info->set_batched_requests(b.batched_requests);
+  info->set_largest_batch_size(b.largest_batch_size);
+  const learner::ImpressionLogStats s = components_.impressions->stats();
+  info->set_impressions_logged(s.logged);
+  info->set_impressions_joined(s.joined);
+  info->set_impressions_expired(s.expired);
+  info->set_experiences_pending(components_.experiences->size());
+  info->set_text_encoder(components_.text->description());
+  info->set_temperature(config_.policy.temperature);
+  info->set_epsilon(config_.policy.epsilon);
+}
+
+grpc::ServerUnaryReactor* RecommenderService::GetModelInfo(
+    grpc::CallbackServerContext* context, const rtrec::v1::GetModelInfoRequest* /*request*/,
+    rtrec::v1::ModelInfo* response) {
+  auto* reactor = context->DefaultReactor();
+  const absl::Time started = clock_->Now();
+  if (!ready()) {
+    Finish(reactor, "GetModelInfo", started, NotReady());
+    return reactor;
+  }
+  FillModelInfo(response);
+  Finish(reactor, "GetModelInfo", started, absl::OkStatus());
+  return reactor;
+}
+
+}  // namespace rtrec::server

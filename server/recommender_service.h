@@ -1,0 +1,95 @@
+// The gRPC face of rtrec (callback API): validates requests, resolves ids to
+// catalog indices, and hands work to the components. No model math here.
+//
+// Until SetReady() every RPC answers UNAVAILABLE. Every RPC is finished
+// exactly once; no reactor callback blocks (UpsertItems encodes on a
+// background thread, Recommend waits in the batcher, not in the callback).
+//
+// Thread safety: all RPC methods run concurrently on gRPC threads.
+#ifndef RTREC_SERVER_RECOMMENDER_SERVICE_H_
+#define RTREC_SERVER_RECOMMENDER_SERVICE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/serial_executor.h"
+#include "config/options.h"
+#include "learner/impression_log.h"
+#include "model/catalog.h"
+#include "model/dynamic_batcher.h"
+#include "model/inference_engine.h"
+#include "model/model_store.h"
+#include "model/text_embedder.h"
+#include "model/user_state.h"
+#include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/metrics.h"
+
+namespace rtrec::server {
+
+// The loaded components the service talks to; owned by RtrecServer.
+struct ServingComponents {
+  model::Catalog* catalog = nullptr;
+  model::UserState* users = nullptr;
+  model::TextEmbedder* text = nullptr;
+  model::ModelStore* models = nullptr;
+  model::DynamicBatcher* batcher = nullptr;
+  learner::ImpressionLog* impressions = nullptr;
+  learner::ExperienceBuffer* experiences = nullptr;
+};
+
+class RecommenderService final : public rtrec::v1::Recommender::CallbackService {
+ public:
+  RecommenderService(const config::RtrecConfig& config, ServerMetrics* metrics, Clock* clock);
+  ~RecommenderService() override;
+
+  // Starts serving. Called once, after every component is loaded.
+  void SetReady(const ServingComponents& components);
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+
+  grpc::ServerUnaryReactor* Recommend(grpc::CallbackServerContext* context,
+                                      const rtrec::v1::RecommendRequest* request,
+                                      rtrec::v1::RecommendResponse* response) override;
+  grpc::ServerUnaryReactor* Feedback(grpc::CallbackServerContext* context,
+                                     const rtrec::v1::FeedbackRequest* request,
+                                     rtrec::v1::FeedbackResponse* response) override;
+  grpc::ServerReadReactor<rtrec::v1::FeedbackRequest>* StreamFeedback(
+      grpc::CallbackServerContext* context,
+      rtrec::v1::StreamFeedbackResponse* response) override;
+  grpc::ServerUnaryReactor* UpsertItems(grpc::CallbackServerContext* context,
+                                        const rtrec::v1::UpsertItemsRequest* request,
+                                        rtrec::v1::UpsertItemsResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const rtrec::v1::GetModelInfoRequest* request,
+                                         rtrec::v1::ModelInfo* response) override;
+
+  // One feedback event: validates, joins or records it, updates history.
+  // Returns whether it was joined to an impression.
+  absl::StatusOr<bool> ProcessFeedback(const rtrec::v1::FeedbackRequest& request);
+
+  // Fills a ModelInfo from the components.
+  void FillModelInfo(rtrec::v1::ModelInfo* info) const;
+
+ private:
+  class StreamFeedbackReactor;
+
+  absl::StatusOr<std::unique_ptr<model::RecommendTask>> BuildTask(
+      const rtrec::v1::RecommendRequest& request, absl::Time deadline) const;
+  absl::Status ValidateUpsert(const rtrec::v1::UpsertItemsRequest& request) const;
+  // Finishes a unary RPC and records its metrics.
+  void Finish(grpc::ServerUnaryReactor* reactor, const char* method, absl::Time started,
+              const absl::Status& status);
+
+  const config::RtrecConfig config_;
+  ServerMetrics* const metrics_;
+  Clock* const clock_;
+  ServingComponents components_;
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<SerialExecutor> catalog_writer_;
+};
+
+}  // namespace rtrec::server
+
+#endif  // RTREC_SERVER_RECOMMENDER_SERVICE_H_

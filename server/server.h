@@ -1,0 +1,81 @@
+// One rtrec server: the gRPC endpoint (Recommender, health, reflection), the
+// Prometheus endpoint, and the components behind them.
+//
+// Start() listens at once with health NOT_SERVING; Load() builds the text
+// tower, the model and the catalog, then flips health to SERVING. Until then
+// every Recommender RPC answers UNAVAILABLE.
+//
+// Thread safety: Start/Load/Shutdown from one controlling thread; accessors
+// from any thread.
+#ifndef RTREC_SERVER_SERVER_H_
+#define RTREC_SERVER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "config/options.h"
+#include "learner/impression_log.h"
+#include "model/catalog.h"
+#include "model/dynamic_batcher.h"
+#include "model/inference_engine.h"
+#include "model/model_store.h"
+#include "model/text_embedder.h"
+#include "model/user_state.h"
+#include "server/metrics.h"
+#include "server/recommender_service.h"
+
+namespace rtrec::server {
+
+class RtrecServer {
+ public:
+  // REQUIRES: clock outlives the server.
+  static absl::StatusOr<std::unique_ptr<RtrecServer>> Start(const config::RtrecConfig& config,
+                                                            Clock* clock = RealClock::Get());
+  ~RtrecServer();
+
+  absl::Status Load();
+  // Stops accepting RPCs, answers what is in flight, stops the threads.
+  void Shutdown();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  model::ModelStore* model_store() { return &models_; }
+  RecommenderService* service() { return service_.get(); }
+  ServerMetrics* metrics() { return &metrics_; }
+
+ private:
+  RtrecServer(const config::RtrecConfig& config, Clock* clock);
+  std::vector<ScrapedValue> Scrape() const;
+
+  const config::RtrecConfig config_;
+  Clock* const clock_;
+  ServerMetrics metrics_;
+  std::unique_ptr<RecommenderService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+
+  // Components, in construction order (destroyed in reverse).
+  std::shared_ptr<model::TextEmbedder> text_;
+  model::ModelStore models_;
+  std::unique_ptr<model::Catalog> catalog_;
+  std::unique_ptr<model::UserState> users_;
+  std::unique_ptr<learner::ExperienceBuffer> experiences_;
+  std::unique_ptr<learner::ImpressionLog> impressions_;
+  std::unique_ptr<model::InferenceEngine> engine_;
+  std::unique_ptr<model::DynamicBatcher> batcher_;
+
+  absl::Notification stop_maintenance_;
+  std::thread maintenance_;
+  bool shut_down_ = false;
+};
+
+}  // namespace rtrec::server
+
+#endif  // RTREC_SERVER_SERVER_H_

@@ -1,0 +1,150 @@
+#include "config/options.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace rtrec::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(OptionsTest, EmptyConfigGivesDefaults) {
+  auto c = ParseConfig("", "/base");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->batcher.max_batch_size, 32);
+  EXPECT_EQ(c->batcher.max_queue_delay_us, 2000);
+  EXPECT_EQ(c->users.history_length, 50);
+  EXPECT_EQ(c->model.device, "auto");
+  EXPECT_EQ(c->catalog.path, DefaultCatalogPath());
+  EXPECT_EQ(c->text_tower.vocab_path, DefaultVocabPath());
+}
+
+TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
+  auto file = LoadConfigFile(std::string(RTREC_SOURCE_DIR) + "/config/default.yaml");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto builtin = ParseConfig("", ".");
+  ASSERT_TRUE(builtin.ok());
+  EXPECT_EQ(file->server.listen_address, builtin->server.listen_address);
+  EXPECT_EQ(file->server.metrics_address, builtin->server.metrics_address);
+  EXPECT_EQ(file->server.max_query_bytes, builtin->server.max_query_bytes);
+  EXPECT_EQ(file->server.max_candidates, builtin->server.max_candidates);
+  EXPECT_EQ(file->server.max_context_items, builtin->server.max_context_items);
+  EXPECT_EQ(file->server.max_upsert_items, builtin->server.max_upsert_items);
+  EXPECT_EQ(file->server.max_item_text_bytes, builtin->server.max_item_text_bytes);
+  EXPECT_EQ(file->catalog.path, builtin->catalog.path);
+  EXPECT_EQ(file->catalog.max_items, builtin->catalog.max_items);
+  EXPECT_EQ(file->users.history_length, builtin->users.history_length);
+  EXPECT_EQ(file->users.num_shards, builtin->users.num_shards);
+  EXPECT_EQ(file->text_tower.checkpoint_dir, builtin->text_tower.checkpoint_dir);
+  EXPECT_EQ(file->text_tower.vocab_path, builtin->text_tower.vocab_path);
+  EXPECT_EQ(file->text_tower.hidden_size, builtin->text_tower.hidden_size);
+  EXPECT_EQ(file->text_tower.num_layers, builtin->text_tower.num_layers);
+  EXPECT_EQ(file->text_tower.num_heads, builtin->text_tower.num_heads);
+  EXPECT_EQ(file->text_tower.intermediate_size, builtin->text_tower.intermediate_size);
+  EXPECT_EQ(file->text_tower.max_position_embeddings, builtin->text_tower.max_position_embeddings);
+  EXPECT_EQ(file->text_tower.max_seq_length, builtin->text_tower.max_seq_length);
+  EXPECT_EQ(file->text_tower.pooling, builtin->text_tower.pooling);
+  EXPECT_EQ(file->text_tower.adaptation, builtin->text_tower.adaptation);
+  EXPECT_EQ(file->text_tower.lora_rank, builtin->text_tower.lora_rank);
+  EXPECT_EQ(file->text_tower.lora_alpha, builtin->text_tower.lora_alpha);
+  EXPECT_EQ(file->text_tower.trainable_top_layers, builtin->text_tower.trainable_top_layers);
+  EXPECT_EQ(file->text_tower.encode_batch_size, builtin->text_tower.encode_batch_size);
+  EXPECT_EQ(file->text_tower.seed, builtin->text_tower.seed);
+  EXPECT_EQ(file->model.device, builtin->model.device);
+  EXPECT_EQ(file->model.embedding_dim, builtin->model.embedding_dim);
+  EXPECT_EQ(file->model.num_layers, builtin->model.num_layers);
+  EXPECT_EQ(file->model.num_heads, builtin->model.num_heads);
+  EXPECT_EQ(file->model.ffn_dim, builtin->model.ffn_dim);
+  EXPECT_EQ(file->model.seed, builtin->model.seed);
+  EXPECT_EQ(file->model.intra_op_threads, builtin->model.intra_op_threads);
+  EXPECT_EQ(file->policy.temperature, builtin->policy.temperature);
+  EXPECT_EQ(file->policy.epsilon, builtin->policy.epsilon);
+  EXPECT_EQ(file->policy.default_k, builtin->policy.default_k);
+  EXPECT_EQ(file->policy.max_k, builtin->policy.max_k);
+  EXPECT_EQ(file->policy.exclude_recent_items, builtin->policy.exclude_recent_items);
+  EXPECT_EQ(file->policy.seed, builtin->policy.seed);
+  EXPECT_EQ(file->batcher.max_batch_size, builtin->batcher.max_batch_size);
+  EXPECT_EQ(file->batcher.max_queue_delay_us, builtin->batcher.max_queue_delay_us);
+  EXPECT_EQ(file->batcher.max_queue_size, builtin->batcher.max_queue_size);
+  EXPECT_EQ(file->batcher.num_threads, builtin->batcher.num_threads);
+  EXPECT_EQ(file->impressions.capacity, builtin->impressions.capacity);
+  EXPECT_EQ(file->impressions.reward_wait_ms, builtin->impressions.reward_wait_ms);
+  EXPECT_EQ(file->impressions.default_reward, builtin->impressions.default_reward);
+  EXPECT_EQ(file->impressions.experience_capacity, builtin->impressions.experience_capacity);
+}
+
+TEST(OptionsTest, ParsesValuesAndResolvesRelativePaths) {
+  auto c = ParseConfig(R"(
+batcher:
+  max_batch_size: 8
+  max_queue_delay_us: 500
+policy:
+  temperature: 0.5
+  exclude_recent_items: false
+catalog:
+  path: items.jsonl
+text_tower:
+  checkpoint_dir: /abs/bert
+)", "/etc/rtrec");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->batcher.max_batch_size, 8);
+  EXPECT_EQ(c->batcher.max_queue_delay_us, 500);
+  EXPECT_DOUBLE_EQ(c->policy.temperature, 0.5);
+  EXPECT_FALSE(c->policy.exclude_recent_items);
+  EXPECT_EQ(c->catalog.path, "/etc/rtrec/items.jsonl");
+  EXPECT_EQ(c->text_tower.checkpoint_dir, "/abs/bert");
+}
+
+struct BadConfig {
+  const char* yaml;
+  const char* key_in_message;
+};
+
+class OptionsErrorTest : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(OptionsErrorTest, ErrorNamesTheKey) {
+  auto c = ParseConfig(GetParam().yaml, ".");
+  ASSERT_FALSE(c.ok()) << GetParam().yaml;
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr(GetParam().key_in_message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, OptionsErrorTest,
+    ::testing::Values(
+        BadConfig{"batcher:\n  max_batch_sise: 4\n", "'batcher.max_batch_sise': unknown key"},
+        BadConfig{"batchr:\n  max_batch_size: 4\n", "'batchr': unknown key"},
+        BadConfig{"batcher:\n  max_batch_size: four\n", "'batcher.max_batch_size': must be an integer"},
+        BadConfig{"batcher:\n  max_batch_size: 0\n", "'batcher.max_batch_size': must be between 1"},
+        BadConfig{"batcher:\n  max_batch_size: 2.5\n", "'batcher.max_batch_size'"},
+        BadConfig{"policy:\n  temperature: -1\n", "'policy.temperature'"},
+        BadConfig{"policy:\n  epsilon: 1.5\n", "'policy.epsilon'"},
+        BadConfig{"policy:\n  exclude_recent_items: maybe\n", "'policy.exclude_recent_items'"},
+        BadConfig{"policy:\n  default_k: 50\n  max_k: 10\n", "'policy.default_k'"},
+        BadConfig{"model:\n  device: tpu\n", "'model.device': must be one of auto|cpu|cuda"},
+        BadConfig{"model:\n  embedding_dim: 10\n  num_heads: 4\n", "'model.num_heads'"},
+        BadConfig{"text_tower:\n  pooling: max\n", "'text_tower.pooling'"},
+        BadConfig{"text_tower:\n  max_seq_length: 1000\n", "'text_tower.max_seq_length'"},
+        BadConfig{"users:\n  history_length: [1, 2]\n", "'users.history_length'"},
+        BadConfig{"server: 5\n", "'server': must be a mapping"},
+        BadConfig{"impressions:\n  reward_wait_ms: 0\n", "'impressions.reward_wait_ms'"},
+        BadConfig{"server:\n  listen_address: \"\"\n", "'server.listen_address'"},
+        BadConfig{"batcher: {max_batch_size: 4\n", "not valid YAML"}));
+
+TEST(OptionsTest, ReportsEveryBadKeyAtOnce) {
+  auto c = ParseConfig("batcher:\n  num_threads: 0\npolicy:\n  max_k: 0\n", ".");
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("batcher.num_threads"));
+  EXPECT_THAT(std::string(c.status().message()), HasSubstr("policy.max_k"));
+}
+
+TEST(OptionsTest, MissingFileIsNotFound) {
+  auto c = LoadConfigFile("/nonexistent/rtrec.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace rtrec::config

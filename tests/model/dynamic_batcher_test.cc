@@ -1,0 +1,232 @@
+#include "model/dynamic_batcher.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace rtrec::model {
+namespace {
+
+// How a task was answered; outlives the task, which the batcher may destroy.
+struct Outcome {
+  absl::Status failed_with;
+  absl::Notification failed;
+};
+
+class TestTask : public BatchTask {
+ public:
+  explicit TestTask(int id, absl::Time deadline = absl::InfiniteFuture(),
+                    std::shared_ptr<Outcome> outcome = std::make_shared<Outcome>())
+      : id(id), outcome(std::move(outcome)) {
+    this->deadline = deadline;
+  }
+  void Fail(const absl::Status& s) override {
+    outcome->failed_with = s;
+    outcome->failed.Notify();
+  }
+  int id;
+  std::shared_ptr<Outcome> outcome;
+};
+
+std::vector<int> Ids(const TaskBatch& batch) {
+  std::vector<int> ids;
+  for (const auto& t : batch) ids.push_back(static_cast<TestTask*>(t.get())->id);
+  return ids;
+}
+
+// ------------------------------------------------ BatchQueue, driven by time
+
+TEST(BatchQueueTest, ClosesBySize) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/3, absl::Milliseconds(10), /*max_queue_size=*/100);
+  TaskBatch expired;
+  for (int i = 0; i < 2; ++i) {
+    std::unique_ptr<BatchTask> t = std::make_unique<TestTask>(i);
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  EXPECT_TRUE(q.TakeReadyBatch(clock.Now(), &expired).empty());  // 2 < 3, no time passed
+  std::unique_ptr<BatchTask> t = std::make_unique<TestTask>(2);
+  ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  std::unique_ptr<BatchTask> t4 = std::make_unique<TestTask>(3);
+  ASSERT_TRUE(q.Schedule(t4, clock.Now()).ok());
+  TaskBatch batch = q.TakeReadyBatch(clock.Now(), &expired);
+  EXPECT_THAT(Ids(batch), ::testing::ElementsAre(0, 1, 2));
+  EXPECT_EQ(q.size(), 1);
+  EXPECT_TRUE(expired.empty());
+}
+
+TEST(BatchQueueTest, ClosesByDelay) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/8, absl::Microseconds(2000), /*max_queue_size=*/100);
+  TaskBatch expired;
+  std::unique_ptr<BatchTask> a = std::make_unique<TestTask>(0);
+  ASSERT_TRUE(q.Schedule(a, clock.Now()).ok());
+  clock.Advance(absl::Microseconds(1500));
+  std::unique_ptr<BatchTask> b = std::make_unique<TestTask>(1);
+  ASSERT_TRUE(q.Schedule(b, clock.Now()).ok());
+  EXPECT_EQ(q.NextEventTime(), clock.Now() + absl::Microseconds(500));
+  clock.Advance(absl::Microseconds(499));
+  EXPECT_TRUE(q.TakeReadyBatch(clock.Now(), &expired).empty());
+  clock.Advance(absl::Microseconds(1));
+  // The oldest has waited 2000 us: both go, though the batch is not full.
+  EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(0, 1));
+  EXPECT_EQ(q.NextEventTime(), absl::InfiniteFuture());
+}
+
+TEST(BatchQueueTest, ExpiredTasksAreSetAsideNotBatched) {
+  FakeClock clock;
+  BatchQueue q(2, absl::Milliseconds(10), 100);
+  std::unique_ptr<BatchTask> soon = std::make_unique<TestTask>(0, clock.Now() + absl::Milliseconds(1));
+  std::unique_ptr<BatchTask> later = std::make_unique<TestTask>(1, clock.Now() + absl::Seconds(10));
+  ASSERT_TRUE(q.Schedule(soon, clock.Now()).ok());
+  ASSERT_TRUE(q.Schedule(later, clock.Now()).ok());
+  EXPECT_EQ(q.NextEventTime(), clock.Now() + absl::Milliseconds(1));
+  clock.Advance(absl::Milliseconds(2));
+  TaskBatch expired;
+  TaskBatch batch = q.TakeReadyBatch(clock.Now(), &expired);
+  EXPECT_THAT(Ids(expired), ::testing::ElementsAre(0));
+  EXPECT_TRUE(batch.empty());  // one task left, not full, not waited long enough
+  EXPECT_EQ(q.size(), 1);
+}
+
+TEST(BatchQueueTest, FullQueueRefusesAndLeavesTaskWithCaller) {
+  FakeClock clock;
+  BatchQueue q(4, absl::Milliseconds(1), /*max_queue_size=*/2);
+  for (int i = 0; i < 2; ++i) {
+    std::unique_ptr<BatchTask> t = std::make_unique<TestTask>(i);
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  std::unique_ptr<BatchTask> t = std::make_unique<TestTask>(2);
+  absl::Status s = q.Schedule(t, clock.Now());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_NE(t, nullptr);
+}
+
+// ------------------------------------------- DynamicBatcher, with its threads
+
+class Recorder {
+ public:
+  void Add(TaskBatch batch) {
+    absl::MutexLock lock(&mu_);
+    sizes_.push_back(static_cast<int>(batch.size()));
+    for (auto& t : batch) done_.push_back(std::move(t));
+  }
+  void AwaitTasks(size_t n) {
+    absl::MutexLock lock(&mu_);
+    wanted_ = n;
+    mu_.Await(absl::Condition(
+        +[](Recorder* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return r->done_.size() >= r->wanted_; },
+        this));
+  }
+  std::vector<int> sizes() {
+    absl::MutexLock lock(&mu_);
+    return sizes_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<int> sizes_;
+  std::vector<std::unique_ptr<BatchTask>> done_;
+  size_t wanted_ = 0;
+};
+
+TEST(DynamicBatcherTest, ClosesFullBatchesWithoutWaitingForTheDelay) {
+  FakeClock clock;  // frozen: the delay can never pass
+  Recorder rec;
+  config::BatcherOptions o;
+  o.max_batch_size = 4;
+  o.max_queue_delay_us = 1000000000;
+  o.num_threads = 1;
+  auto b = DynamicBatcher::Create(o, [&](TaskBatch batch) { rec.Add(std::move(batch)); }, &clock);
+  ASSERT_TRUE(b.ok());
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(i)).ok());
+  rec.AwaitTasks(8);
+  EXPECT_THAT(rec.sizes(), ::testing::ElementsAre(4, 4));
+  EXPECT_EQ((*b)->stats().largest_batch_size, 4);
+  EXPECT_EQ((*b)->stats().batched_requests, 8);
+}
+
+TEST(DynamicBatcherTest, ClosesPartialBatchWhenTheClockPassesTheDelay) {
+  FakeClock clock;
+  Recorder rec;
+  config::BatcherOptions o;
+  o.max_batch_size = 16;
+  o.max_queue_delay_us = 5000;
+  o.num_threads = 2;
+  auto b = DynamicBatcher::Create(o, [&](TaskBatch batch) { rec.Add(std::move(batch)); }, &clock);
+  ASSERT_TRUE(b.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(i)).ok());
+  EXPECT_EQ((*b)->stats().batches, 0);
+  clock.Advance(absl::Microseconds(5000));
+  (*b)->Poke();
+  rec.AwaitTasks(3);
+  EXPECT_THAT(rec.sizes(), ::testing::ElementsAre(3));
+}
+
+TEST(DynamicBatcherTest, ExpiredRequestIsAnsweredDeadlineExceededAndNotComputed) {
+  FakeClock clock;
+  Recorder rec;
+  config::BatcherOptions o;
+  o.max_batch_size = 2;
+  o.max_queue_delay_us = 1000000000;
+  o.num_threads = 1;
+  auto b = DynamicBatcher::Create(o, [&](TaskBatch batch) { rec.Add(std::move(batch)); }, &clock);
+  ASSERT_TRUE(b.ok());
+  auto outcome = std::make_shared<Outcome>();
+  ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(0, clock.Now() + absl::Milliseconds(1),
+                                                        outcome)).ok());
+  clock.Advance(absl::Milliseconds(2));
+  (*b)->Poke();
+  outcome->failed.WaitForNotification();
+  EXPECT_EQ(outcome->failed_with.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(rec.sizes().empty());
+  EXPECT_EQ((*b)->stats().expired, 1);
+}
+
+TEST(DynamicBatcherTest, FullQueueAnswersResourceExhausted) {
+  FakeClock clock;
+  absl::Notification started, release;
+  config::BatcherOptions o;
+  o.max_batch_size = 1;
+  o.max_queue_delay_us = 0;
+  o.max_queue_size = 2;
+  o.num_threads = 1;
+  std::vector<std::unique_ptr<BatchTask>> done;
+  absl::Mutex done_mu;
+  auto b = DynamicBatcher::Create(o, [&](TaskBatch batch) {
+    if (!started.HasBeenNotified()) started.Notify();
+    release.WaitForNotification();
+    absl::MutexLock lock(&done_mu);
+    for (auto& t : batch) done.push_back(std::move(t));
+  }, &clock);
+  ASSERT_TRUE(b.ok());
+  ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(0)).ok());
+  started.WaitForNotification();  // the only thread is now busy
+  ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(1)).ok());
+  ASSERT_TRUE((*b)->Schedule(std::make_unique<TestTask>(2)).ok());
+  auto outcome = std::make_shared<Outcome>();
+  absl::Status s = (*b)->Schedule(std::make_unique<TestTask>(3, absl::InfiniteFuture(), outcome));
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  // The refused task was answered with the same status; it is not lost silently.
+  EXPECT_TRUE(outcome->failed.HasBeenNotified());
+  EXPECT_EQ(outcome->failed_with.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ((*b)->stats().rejected_full, 1);
+  release.Notify();
+  b->reset();  // drains the queue before the threads stop
+  EXPECT_EQ(done.size(), 3u);
+}
+
+TEST(DynamicBatcherTest, RefusesBadOptions) {
+  FakeClock clock;
+  config::BatcherOptions o;
+  o.max_batch_size = 0;
+  EXPECT_FALSE(DynamicBatcher::Create(o, [](TaskBatch) {}, &clock).ok());
+}
+
+}  // namespace
+}  // namespace rtrec::model

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds rtrec into ./build (Release, ccache when present).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR="${RTREC_BUILD_DIR:-build}"
+JOBS="${RTREC_JOBS:-$(nproc)}"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${RTREC_BUILD_TYPE:-Release}" >/dev/null
+cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
