@@ -1,0 +1,399 @@
+// A real rtrec server on 127.0.0.1:0, driven through the generated stub.
+#include <algorithm>
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "model/recommender_model.h"
+#include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/server.h"
+#include "tests/server/test_util.h"
+
+namespace rtrec::server {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using rtrec::v1::Recommender;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(const config::RtrecConfig& config) {
+    auto server = RtrecServer::Start(config);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = Recommender::NewStub(channel_);
+  }
+  void StartAndLoad(const config::RtrecConfig& config = rtrec::testing::LoopbackConfig()) {
+    StartServer(config);
+    ASSERT_TRUE(server_->Load().ok());
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  grpc::Status Recommend(const v1::RecommendRequest& req, v1::RecommendResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->Recommend(&ctx, req, resp);
+  }
+  grpc::Status Feedback(const v1::FeedbackRequest& req, v1::FeedbackResponse* resp = nullptr) {
+    grpc::ClientContext ctx;
+    v1::FeedbackResponse ignored;
+    return stub_->Feedback(&ctx, req, resp ? resp : &ignored);
+  }
+  v1::ModelInfo Info() {
+    grpc::ClientContext ctx;
+    v1::ModelInfo info;
+    EXPECT_TRUE(stub_->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+    return info;
+  }
+  static std::vector<std::string> Ids(const v1::RecommendResponse& r) {
+    std::vector<std::string> ids;
+    for (const auto& i : r.items()) ids.push_back(i.item_id());
+    return ids;
+  }
+
+  std::unique_ptr<RtrecServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<Recommender::Stub> stub_;
+};
+
+TEST_F(ServerTest, HealthIsNotServingUntilLoadedAndRpcsAnswerUnavailable) {
+  StartServer(rtrec::testing::LoopbackConfig());
+  grpc::Status hs;
+  EXPECT_EQ(rtrec::testing::Health(channel_, &hs), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(hs.ok()) << hs.error_message();
+  v1::RecommendRequest req;
+  req.set_user_id("early");
+  v1::RecommendResponse resp;
+  EXPECT_EQ(Recommend(req, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(server_->Load().ok());
+  EXPECT_EQ(rtrec::testing::Health(channel_), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_TRUE(Recommend(req, &resp).ok());
+}
+
+TEST_F(ServerTest, FeedbackReachesTheNextRecommendAndJoinsTheImpression) {
+  StartAndLoad();
+  v1::RecommendRequest req;
+  req.set_user_id("alice");
+  req.set_k(5);
+  v1::RecommendResponse first;
+  ASSERT_TRUE(Recommend(req, &first).ok());
+  ASSERT_EQ(first.items_size(), 5);
+  EXPECT_FALSE(first.request_id().empty());
+  EXPECT_EQ(first.model_version(), 1);
+  EXPECT_EQ(first.context_item_ids_size(), 0);
+  const std::vector<std::string> first_ids = Ids(first);
+  std::set<std::string> distinct(first_ids.begin(), first_ids.end());
+  EXPECT_EQ(distinct.size(), 5u);
+  for (const auto& item : first.items()) {
+    EXPECT_GT(item.propensity(), 0.0);
+    EXPECT_LE(item.propensity(), 1.0);
+  }
+  const std::string clicked = first.items(2).item_id();
+  v1::FeedbackRequest fb;
+  fb.set_request_id(first.request_id());
+  fb.set_user_id("alice");
+  fb.set_item_id(clicked);
+  fb.set_reward(1.0);
+  fb.set_event_type(v1::EVENT_TYPE_CLICK);
+  v1::FeedbackResponse fb_resp;
+  ASSERT_TRUE(Feedback(fb, &fb_resp).ok());
+  EXPECT_TRUE(fb_resp.joined());
+  v1::RecommendResponse second;
+  ASSERT_TRUE(Recommend(req, &second).ok());
+  EXPECT_THAT(std::vector<std::string>(second.context_item_ids().begin(), second.context_item_ids().end()),
+              Contains(clicked));
+  EXPECT_THAT(Ids(second), Not(Contains(clicked)));  // recent items are not re-recommended
+  req.set_allow_recent_items(true);
+  req.add_candidate_item_ids(clicked);
+  v1::RecommendResponse allowed;
+  ASSERT_TRUE(Recommend(req, &allowed).ok());
+  EXPECT_THAT(Ids(allowed), Contains(clicked));
+  // An organic event (no request_id) also enters the history at once.
+  v1::FeedbackRequest organic;
+  organic.set_user_id("alice");
+  organic.set_item_id("jazz-003");
+  organic.set_reward(1.0);
+  organic.set_event_type(v1::EVENT_TYPE_PURCHASE);
+  ASSERT_TRUE(Feedback(organic).ok());
+  v1::RecommendRequest again;
+  again.set_user_id("alice");
+  v1::RecommendResponse third;
+  ASSERT_TRUE(Recommend(again, &third).ok());
+  ASSERT_GE(third.context_item_ids_size(), 2);
+  EXPECT_EQ(third.context_item_ids(third.context_item_ids_size() - 1), "jazz-003");
+  v1::ModelInfo info = Info();
+  EXPECT_EQ(info.impressions_joined(), 1);
+  EXPECT_EQ(info.experiences_pending(), 2);  // one joined + one organic
+  EXPECT_EQ(info.catalog_size(), 240);
+}
+
+TEST_F(ServerTest, ThirtyTwoConcurrentClientsAreBatchedTogether) {
+  auto config = rtrec::testing::LoopbackConfig();
+  config.batcher.max_batch_size = 32;
+  // Long enough that a batch only closes early when it is full.
+  config.batcher.max_queue_delay_us = 2000000;
+  config.batcher.num_threads = 2;
+  config.server.metrics_address = "127.0.0.1:0";
+  StartAndLoad(config);
+  const int kClients = 32;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = Recommender::NewStub(channel_);
+      v1::RecommendRequest req;
+      req.set_user_id("user-" + std::to_string(c));
+      req.set_k(3);
+      v1::RecommendResponse resp;
+      grpc::ClientContext ctx;
+      if (stub->Recommend(&ctx, req, &resp).ok() && resp.items_size() == 3) ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients);
+  v1::ModelInfo info = Info();
+  EXPECT_EQ(info.batched_requests(), kClients);
+  EXPECT_GT(info.largest_batch_size(), 1);
+  EXPECT_LT(info.batches(), kClients);
+  // The same counters, as Prometheus scrapes them.
+  std::string metrics = rtrec::testing::HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("200 OK"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_batch_size_count " ));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_rpc_requests_total{code=\"OK\",method=\"Recommend\"} 32"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_impressions_logged_total 32"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_model_version 1"));
+}
+
+struct BadRequestCase {
+  const char* name;
+  std::function<void(v1::RecommendRequest*)> mutate;
+  grpc::StatusCode code;
+  const char* field;
+};
+
+TEST_F(ServerTest, BadRecommendRequestsGetTheRightCodeAndTheServerKeepsServing) {
+  auto config = rtrec::testing::LoopbackConfig();
+  config.server.max_query_bytes = 64;
+  config.server.max_candidates = 5;
+  StartAndLoad(config);
+  std::vector<BadRequestCase> cases = {
+      {"no user", [](auto* r) { r->clear_user_id(); }, grpc::StatusCode::INVALID_ARGUMENT, "user_id"},
+      {"long user", [](auto* r) { r->set_user_id(std::string(300, 'u')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "user_id"},
+      {"negative k", [](auto* r) { r->set_k(-1); }, grpc::StatusCode::INVALID_ARGUMENT, "k:"},
+      {"huge k", [](auto* r) { r->set_k(100000); }, grpc::StatusCode::INVALID_ARGUMENT, "k:"},
+      {"long query", [](auto* r) { r->set_query(std::string(65, 'q')); },
+       grpc::StatusCode::INVALID_ARGUMENT, "query"},
+      {"unknown candidate", [](auto* r) { r->add_candidate_item_ids("no-such-item"); },
+       grpc::StatusCode::INVALID_ARGUMENT, "candidate_item_ids[0]"},
+      {"duplicate candidate",
+       [](auto* r) {
+         r->add_candidate_item_ids("tea-001");
+         r->add_candidate_item_ids("tea-001");
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "candidate_item_ids[1]"},
+      {"too many candidates",
+       [](auto* r) {
+         for (int i = 0; i < 6; ++i) r->add_candidate_item_ids("tea-00" + std::to_string(i));
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "candidate_item_ids"},
+      {"unknown context", [](auto* r) { r->add_context_item_ids(""); },
+       grpc::StatusCode::INVALID_ARGUMENT, "context_item_ids[0]"},
+  };
+  for (const auto& c : cases) {
+    v1::RecommendRequest req;
+    req.set_user_id("bob");
+    c.mutate(&req);
+    v1::RecommendResponse resp;
+    grpc::Status s = Recommend(req, &resp);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.field)) << c.name;
+  }
+  struct FeedbackCase {
+    const char* name;
+    std::function<void(v1::FeedbackRequest*)> mutate;
+    grpc::StatusCode code;
+    const char* field;
+  };
+  std::vector<FeedbackCase> feedback_cases = {
+      {"no user", [](auto* r) { r->clear_user_id(); }, grpc::StatusCode::INVALID_ARGUMENT, "user_id"},
+      {"no item", [](auto* r) { r->clear_item_id(); }, grpc::StatusCode::INVALID_ARGUMENT, "item_id"},
+      {"unknown item", [](auto* r) { r->set_item_id("ghost"); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "item_id"},
+      {"nan reward", [](auto* r) { r->set_reward(std::nan("")); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "reward"},
+      {"huge reward", [](auto* r) { r->set_reward(1e9); }, grpc::StatusCode::INVALID_ARGUMENT, "reward"},
+      {"bad event", [](auto* r) { r->set_event_type(static_cast<v1::EventType>(42)); },
+       grpc::StatusCode::INVALID_ARGUMENT, "event_type"},
+      {"negative time", [](auto* r) { r->set_timestamp_ms(-5); }, grpc::StatusCode::INVALID_ARGUMENT,
+       "timestamp_ms"},
+      {"unknown request", [](auto* r) { r->set_request_id("never-issued"); },
+       grpc::StatusCode::NOT_FOUND, "request_id"},
+  };
+  for (const auto& c : feedback_cases) {
+    v1::FeedbackRequest req;
+    req.set_user_id("bob");
+    req.set_item_id("tea-001");
+    req.set_reward(1);
+    c.mutate(&req);
+    grpc::Status s = Feedback(req);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_THAT(s.error_message(), HasSubstr(c.field)) << c.name;
+  }
+  // Feedback naming an item outside the slate, or another user's request.
+  v1::RecommendRequest ok_req;
+  ok_req.set_user_id("bob");
+  ok_req.set_k(2);
+  v1::RecommendResponse ok_resp;
+  ASSERT_TRUE(Recommend(ok_req, &ok_resp).ok());
+  v1::FeedbackRequest wrong_user;
+  wrong_user.set_request_id(ok_resp.request_id());
+  wrong_user.set_user_id("mallory");
+  wrong_user.set_item_id(ok_resp.items(0).item_id());
+  EXPECT_EQ(Feedback(wrong_user).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Bad upserts.
+  {
+    v1::UpsertItemsRequest up;
+    grpc::ClientContext ctx;
+    v1::UpsertItemsResponse resp;
+    grpc::Status s = stub_->UpsertItems(&ctx, up, &resp);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(s.error_message(), HasSubstr("items"));
+    up.add_items()->set_item_id("x");
+    grpc::ClientContext ctx2;
+    s = stub_->UpsertItems(&ctx2, up, &resp);
+    EXPECT_THAT(s.error_message(), HasSubstr("items[0].text"));
+  }
+  // Still serving, and nothing answered INTERNAL.
+  ASSERT_TRUE(Recommend(ok_req, &ok_resp).ok());
+  EXPECT_EQ(rtrec::testing::Health(channel_), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_THAT(server_->metrics()->RenderText(), Not(HasSubstr("code=\"INTERNAL\"")));
+}
+
+TEST_F(ServerTest, UpsertedItemIsRecommendableAtOnce) {
+  StartAndLoad();
+  v1::UpsertItemsRequest up;
+  auto* item = up.add_items();
+  item->set_item_id("new-kayak");
+  item->set_title("Inflatable kayak");
+  item->set_text("A two-person inflatable kayak for lakes and rivers.");
+  item->add_tags("water");
+  grpc::ClientContext ctx;
+  v1::UpsertItemsResponse resp;
+  ASSERT_TRUE(stub_->UpsertItems(&ctx, up, &resp).ok());
+  EXPECT_EQ(resp.inserted(), 1);
+  EXPECT_EQ(resp.catalog_size(), 241);
+  v1::RecommendRequest req;
+  req.set_user_id("carol");
+  req.add_candidate_item_ids("new-kayak");
+  req.add_candidate_item_ids("tea-000");
+  req.add_candidate_item_ids("coffee-000");
+  req.set_k(3);
+  v1::RecommendResponse rec;
+  ASSERT_TRUE(Recommend(req, &rec).ok());
+  EXPECT_THAT(Ids(rec), Contains("new-kayak"));
+  // Updating the text keeps the item and its index.
+  item->set_text("Now with a pump.");
+  grpc::ClientContext ctx2;
+  ASSERT_TRUE(stub_->UpsertItems(&ctx2, up, &resp).ok());
+  EXPECT_EQ(resp.updated(), 1);
+  EXPECT_EQ(resp.catalog_size(), 241);
+}
+
+TEST_F(ServerTest, DifferentQueriesGiveDifferentSlates) {
+  StartAndLoad();
+  auto slate = [&](const std::string& query) {
+    v1::RecommendRequest req;
+    req.set_user_id("dave");
+    req.set_query(query);
+    req.set_k(10);
+    req.set_exploration(false);
+    v1::RecommendResponse resp;
+    EXPECT_TRUE(Recommend(req, &resp).ok());
+    return Ids(resp);
+  };
+  auto running = slate("light trail running shoes");
+  auto jazz = slate("a jazz record");
+  ASSERT_EQ(running.size(), 10u);
+  EXPECT_NE(running, jazz);
+  EXPECT_EQ(running, slate("light trail running shoes"));  // greedy is deterministic
+}
+
+TEST_F(ServerTest, StreamFeedbackAcceptsGoodMessagesAndListsBadOnes) {
+  StartAndLoad();
+  grpc::ClientContext ctx;
+  v1::StreamFeedbackResponse resp;
+  auto writer = stub_->StreamFeedback(&ctx, &resp);
+  for (int i = 0; i < 4; ++i) {
+    v1::FeedbackRequest fb;
+    fb.set_user_id("erin");
+    fb.set_item_id(i == 2 ? "ghost" : "coffee-00" + std::to_string(i));
+    fb.set_reward(1);
+    ASSERT_TRUE(writer->Write(fb));
+  }
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(resp.accepted(), 3);
+  EXPECT_EQ(resp.rejected(), 1);
+  ASSERT_EQ(resp.errors_size(), 1);
+  EXPECT_EQ(resp.errors(0).index(), 2);
+  EXPECT_THAT(resp.errors(0).message(), HasSubstr("item_id"));
+  v1::RecommendRequest req;
+  req.set_user_id("erin");
+  v1::RecommendResponse rec;
+  ASSERT_TRUE(Recommend(req, &rec).ok());
+  EXPECT_EQ(rec.context_item_ids_size(), 3);
+}
+
+TEST_F(ServerTest, WeightSwapsUnderConcurrentLoadDropNoRequest) {
+  StartAndLoad();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, served{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = Recommender::NewStub(channel_);
+      int64_t last_version = 0;
+      for (int i = 0; i < 40 && !stop; ++i) {
+        v1::RecommendRequest req;
+        req.set_user_id("load-" + std::to_string(c));
+        req.set_k(4);
+        v1::RecommendResponse resp;
+        grpc::ClientContext ctx;
+        if (!stub->Recommend(&ctx, req, &resp).ok() || resp.items_size() != 4 ||
+            resp.model_version() < last_version) {
+          ++failures;
+        } else {
+          last_version = resp.model_version();
+          ++served;
+        }
+      }
+    });
+  }
+  // Publish 10 new snapshots while the clients run.
+  for (int v = 2; v <= 11; ++v) {
+    auto current = server_->model_store()->Current();
+    server_->model_store()->Publish(model::CloneSnapshot(*current, v));
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(served.load(), 8 * 40);
+  v1::ModelInfo info = Info();
+  EXPECT_EQ(info.model_version(), 11);
+  EXPECT_EQ(info.swaps(), 10);
+}
+
+}  // namespace
+}  // namespace rtrec::server
