@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   std::mutex mu;
   std::vector<double> latencies;
   int64_t errors = 0;
+  std::string first_error;
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
           mine.push_back(ms);
         } else {
           ++my_errors;
+          std::lock_guard<std::mutex> lock(mu);
+          if (first_error.empty()) {
+            first_error = absl::StrCat(static_cast<int>(s.error_code()), ": ", s.error_message());
+          }
         }
       }
       std::lock_guard<std::mutex> lock(mu);
@@ -94,5 +99,6 @@ int main(int argc, char** argv) {
          "\"qps\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f}\n",
          absl::GetFlag(FLAGS_label).c_str(), concurrency, latencies.size(), static_cast<long long>(errors), elapsed,
          latencies.size() / elapsed, pct(0.50), pct(0.99));
+  if (errors > 0) fprintf(stderr, "load_generator: first error: %s\n", first_error.c_str());
   return errors == 0 ? 0 : 3;
 }

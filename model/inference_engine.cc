@@ -40,6 +40,11 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(
 
 void InferenceEngine::RunBatch(TaskBatch batch) {
   const auto started = std::chrono::steady_clock::now();
+  thread_local int64_t configured_threads = 0;
+  if (configured_threads != options_.intra_op_threads) {
+    ConfigureIntraOpThreads(options_.intra_op_threads);
+    configured_threads = options_.intra_op_threads;
+  }
   std::vector<RecommendTask*> tasks;
   tasks.reserve(batch.size());
   for (auto& t : batch) tasks.push_back(static_cast<RecommendTask*>(t.get()));

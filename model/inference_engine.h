@@ -63,6 +63,9 @@ class RecommendTask : public BatchTask {
 
 struct InferenceEngineOptions {
   config::PolicyOptions policy;
+  // Intra-op threads each inference thread may use (model.intra_op_threads);
+  // applied per thread, since OpenMP keeps the setting per thread.
+  int64_t intra_op_threads = 1;
   // Called after every batch with its size and compute time.
   std::function<void(int64_t batch_size, double seconds)> batch_observer;
 };

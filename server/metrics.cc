@@ -5,7 +5,6 @@
 
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
@@ -14,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/metrics_http_server.h"
 
 namespace rtrec::server {
 namespace {
@@ -73,7 +73,7 @@ struct ServerMetrics::Impl {
   prometheus::Family<prometheus::Histogram>* rpc_latency = nullptr;
   prometheus::Histogram* batch_size = nullptr;
   prometheus::Histogram* inference_latency = nullptr;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<MetricsHttpServer> http;
   absl::Mutex mu;  // guards the per-label caches below
   std::map<std::pair<std::string, int>, prometheus::Counter*> counters ABSL_GUARDED_BY(mu);
   std::map<std::string, prometheus::Histogram*> latencies ABSL_GUARDED_BY(mu);
@@ -138,22 +138,14 @@ void ServerMetrics::SetScrapeSource(std::function<std::vector<ScrapedValue>()> s
   impl_->scraped->SetSource(std::move(source));
 }
 
-absl::StatusOr<int> ServerMetrics::StartExposer(const std::string& address) {
-  try {
-    impl_->exposer = std::make_unique<prometheus::Exposer>(address, 2);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("server.metrics_address: cannot listen on ", address, ": ", e.what()));
-  }
-  impl_->exposer->RegisterCollectable(impl_->registry);
-  impl_->exposer->RegisterCollectable(impl_->scraped);
-  auto ports = impl_->exposer->GetListeningPorts();
-  if (ports.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("server.metrics_address: no port bound for ", address));
-  }
-  return ports.front();
+absl::StatusOr<int> ServerMetrics::StartHttpEndpoint(const std::string& address) {
+  auto http = MetricsHttpServer::Start(address, [this] { return RenderText(); });
+  if (!http.ok()) return http.status();
+  impl_->http = std::move(*http);
+  return impl_->http->port();
 }
+
+void ServerMetrics::StopHttpEndpoint() { impl_->http.reset(); }
 
 std::string ServerMetrics::RenderText() const {
   auto families = impl_->registry->Collect();

@@ -16,12 +16,6 @@
 
 #include "absl/status/statusor.h"
 
-namespace prometheus {
-class Registry;
-class Exposer;
-class Collectable;
-}  // namespace prometheus
-
 namespace rtrec::server {
 
 // A value read at scrape time: name, help, "gauge" or "counter", value.
@@ -44,7 +38,9 @@ class ServerMetrics {
 
   // Serves /metrics on `address` (host:port, port 0 picks one). Returns the
   // bound port.
-  absl::StatusOr<int> StartExposer(const std::string& address);
+  absl::StatusOr<int> StartHttpEndpoint(const std::string& address);
+  // Stops serving /metrics (before the components it reads go away).
+  void StopHttpEndpoint();
 
   // The text exposition of everything, as a scrape would return it.
   std::string RenderText() const;

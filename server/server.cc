@@ -15,6 +15,11 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
     const config::RtrecConfig& config, Clock* clock) {
   std::unique_ptr<RtrecServer> s(new RtrecServer(config, clock));
   s->service_ = std::make_unique<RecommenderService>(config, &s->metrics_, clock);
+  if (!config.server.metrics_address.empty()) {
+    auto port = s->metrics_.StartHttpEndpoint(config.server.metrics_address);
+    if (!port.ok()) return port.status();
+    s->metrics_port_ = *port;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -28,14 +33,6 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
   }
   auto* health = s->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(false);
-  if (!config.server.metrics_address.empty()) {
-    auto port = s->metrics_.StartExposer(config.server.metrics_address);
-    if (!port.ok()) {
-      s->grpc_server_->Shutdown();
-      return port.status();
-    }
-    s->metrics_port_ = *port;
-  }
   RtrecServer* raw = s.get();
   s->metrics_.SetScrapeSource([raw] { return raw->Scrape(); });
   return s;
@@ -84,6 +81,7 @@ absl::Status RtrecServer::Load() {
 
   model::InferenceEngineOptions engine_options;
   engine_options.policy = config_.policy;
+  engine_options.intra_op_threads = config_.model.intra_op_threads;
   engine_options.batch_observer = [this](int64_t size, double seconds) {
     metrics_.RecordBatch(size, seconds);
   };
@@ -160,6 +158,7 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
 void RtrecServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  metrics_.StopHttpEndpoint();
   metrics_.SetScrapeSource(nullptr);
   if (grpc_server_) {
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);

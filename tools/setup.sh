@@ -9,6 +9,10 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libtorch-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # Debian's libtorch links the generic libblas.so.3; without an optimised
+  # BLAS it falls back to the netlib reference one, ~16x slower on matmul
+  # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
+  libopenblas0-openmp
 )
 
 missing=()

@@ -104,7 +104,7 @@ batcher:
   std::string listening = server.WaitFor("listening on port");
   ASSERT_FALSE(listening.empty()) << server.log();
   const int port = std::stoi(listening.substr(listening.find("port ") + 5));
-  ASSERT_FALSE(server.WaitFor("SERVING").empty()) << server.log();
+  ASSERT_FALSE(server.WaitFor("rtrec: SERVING").empty()) << server.log();
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                      grpc::InsecureChannelCredentials());
   EXPECT_EQ(testing::Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);

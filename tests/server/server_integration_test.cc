@@ -145,7 +145,6 @@ TEST_F(ServerTest, ThirtyTwoConcurrentClientsAreBatchedTogether) {
   // Long enough that a batch only closes early when it is full.
   config.batcher.max_queue_delay_us = 2000000;
   config.batcher.num_threads = 2;
-  config.server.metrics_address = "127.0.0.1:0";
   StartAndLoad(config);
   const int kClients = 32;
   std::atomic<int> ok{0};
@@ -174,6 +173,7 @@ TEST_F(ServerTest, ThirtyTwoConcurrentClientsAreBatchedTogether) {
   EXPECT_THAT(metrics, HasSubstr("rtrec_rpc_requests_total{code=\"OK\",method=\"Recommend\"} 32"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_impressions_logged_total 32"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_model_version 1"));
+  EXPECT_THAT(rtrec::testing::HttpGet(server_->metrics_port(), "/other"), HasSubstr("404"));
 }
 
 struct BadRequestCase {

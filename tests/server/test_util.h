@@ -17,14 +17,12 @@
 
 namespace rtrec::testing {
 
-// Loopback, a free port, the tiny BERT checkpoint and the demo catalog. The
-// metrics endpoint is off (its HTTP server takes ~2 s to stop); tests that
-// scrape set server.metrics_address to "127.0.0.1:0".
+// Loopback, free ports, the tiny BERT checkpoint and the demo catalog.
 inline config::RtrecConfig LoopbackConfig() {
   auto c = config::ParseConfig("", ".");
   config::RtrecConfig out = *c;
   out.server.listen_address = "127.0.0.1:0";
-  out.server.metrics_address = "";
+  out.server.metrics_address = "127.0.0.1:0";
   out.text_tower.checkpoint_dir = std::string(RTREC_SOURCE_DIR) + "/tests/data/tiny_bert";
   out.text_tower.max_seq_length = 32;
   out.model.embedding_dim = 32;
