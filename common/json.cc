@@ -83,45 +83,43 @@ absl::StatusOr<double> JsonNumber(const google::protobuf::Struct& obj,
   return (*v)->number_value();
 }
 
-absl::StatusOr<std::vector<int64_t>> JsonIntList(
-    const google::protobuf::Struct& obj, const std::string& field,
-    absl::string_view context) {
+// Reads a list field, converting each element with `convert(value, what)`.
+template <typename T, typename Convert>
+absl::StatusOr<std::vector<T>> JsonList(const google::protobuf::Struct& obj,
+                                        const std::string& field, absl::string_view context,
+                                        Convert convert) {
   auto v = Field(obj, field, context);
   if (!v.ok()) return v.status();
   if (!(*v)->has_list_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(context, field), ": must be a list"));
+    return absl::InvalidArgumentError(absl::StrCat(Where(context, field), ": must be a list"));
   }
-  std::vector<int64_t> out;
+  std::vector<T> out;
   int i = 0;
   for (const auto& e : (*v)->list_value().values()) {
-    auto n = JsonValueToInt(e, absl::StrCat(Where(context, field), "[", i++, "]"));
-    if (!n.ok()) return n.status();
-    out.push_back(*n);
+    absl::StatusOr<T> item = convert(e, absl::StrCat(Where(context, field), "[", i++, "]"));
+    if (!item.ok()) return item.status();
+    out.push_back(*std::move(item));
   }
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> JsonStringList(
-    const google::protobuf::Struct& obj, const std::string& field,
-    absl::string_view context) {
-  auto v = Field(obj, field, context);
-  if (!v.ok()) return v.status();
-  if (!(*v)->has_list_value()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Where(context, field), ": must be a list"));
-  }
-  std::vector<std::string> out;
-  int i = 0;
-  for (const auto& e : (*v)->list_value().values()) {
-    if (!e.has_string_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Where(context, field), "[", i, "]: must be a string"));
-    }
-    out.push_back(e.string_value());
-    ++i;
-  }
-  return out;
+absl::StatusOr<std::vector<int64_t>> JsonIntList(const google::protobuf::Struct& obj,
+                                                 const std::string& field,
+                                                 absl::string_view context) {
+  return JsonList<int64_t>(obj, field, context, JsonValueToInt);
+}
+
+absl::StatusOr<std::vector<std::string>> JsonStringList(const google::protobuf::Struct& obj,
+                                                        const std::string& field,
+                                                        absl::string_view context) {
+  return JsonList<std::string>(
+      obj, field, context,
+      [](const google::protobuf::Value& e, const std::string& what) -> absl::StatusOr<std::string> {
+        if (!e.has_string_value()) {
+          return absl::InvalidArgumentError(absl::StrCat(what, ": must be a string"));
+        }
+        return e.string_value();
+      });
 }
 
 }  // namespace rtrec

@@ -6,6 +6,28 @@
 #include "absl/strings/str_cat.h"
 
 namespace rtrec::learner {
+namespace {
+
+// The training example of slate position `pos` of an impression.
+Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source source,
+                          double reward, absl::Time now) {
+  Experience e;
+  e.source = source;
+  e.request_id = imp.request_id;
+  e.user_id = imp.user_id;
+  e.context = imp.context;
+  e.query = imp.query;
+  e.item_index = imp.slate[pos].item_index;
+  e.reward = reward;
+  e.propensity = imp.slate[pos].propensity;
+  e.selection_probability = imp.slate[pos].selection_probability;
+  e.slate_size = static_cast<int64_t>(imp.slate.size());
+  e.model_version = imp.model_version;
+  e.time = now;
+  return e;
+}
+
+}  // namespace
 
 void ExperienceBuffer::Push(Experience e) {
   absl::MutexLock lock(&mu_);
@@ -97,19 +119,7 @@ absl::StatusOr<Experience> ImpressionLog::Join(const std::string& request_id,
         "item_id: '", item_id, "' was not in the slate of request_id '", request_id, "'"));
   }
   entry.answered[pos] = 1;
-  Experience e;
-  e.source = Experience::Source::kJoined;
-  e.request_id = request_id;
-  e.user_id = user_id;
-  e.context = imp.context;
-  e.query = imp.query;
-  e.item_index = imp.slate[pos].item_index;
-  e.reward = reward;
-  e.propensity = imp.slate[pos].propensity;
-  e.selection_probability = imp.slate[pos].selection_probability;
-  e.slate_size = static_cast<int64_t>(imp.slate.size());
-  e.model_version = imp.model_version;
-  e.time = now;
+  Experience e = MakeExperience(imp, pos, Experience::Source::kJoined, reward, now);
   ++stats_.joined;
   buffer_->Push(e);
   return e;
@@ -142,19 +152,8 @@ void ImpressionLog::ExpireFrontLocked() {
   const absl::Time now = clock_->Now();
   for (size_t pos = 0; pos < imp.slate.size(); ++pos) {
     if (entry.answered[pos]) continue;
-    Experience e;
-    e.source = Experience::Source::kExpired;
-    e.request_id = imp.request_id;
-    e.user_id = imp.user_id;
-    e.context = imp.context;
-    e.query = imp.query;
-    e.item_index = imp.slate[pos].item_index;
-    e.reward = options_.default_reward;
-    e.propensity = imp.slate[pos].propensity;
-    e.selection_probability = imp.slate[pos].selection_probability;
-    e.slate_size = static_cast<int64_t>(imp.slate.size());
-    e.model_version = imp.model_version;
-    e.time = now;
+    Experience e = MakeExperience(imp, pos, Experience::Source::kExpired,
+                                  options_.default_reward, now);
     buffer_->Push(std::move(e));
   }
   entries_.erase(it);

@@ -92,6 +92,36 @@ absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
   return result;
 }
 
+absl::StatusOr<int64_t> Catalog::ReplaceTextEmbeddings(
+    int64_t expected_version, std::vector<std::vector<float>> embeddings) {
+  absl::MutexLock write_lock(&write_mu_);
+  std::shared_ptr<const CatalogSnapshot> old = Snapshot();
+  if (old->version_ != expected_version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "catalog moved from version ", expected_version, " to ", old->version_,
+        " while its items were re-encoded"));
+  }
+  if (static_cast<int64_t>(embeddings.size()) != old->size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "re-encode produced ", embeddings.size(), " embeddings for ", old->size(), " items"));
+  }
+  auto next = std::make_shared<CatalogSnapshot>(*old);
+  next->version_ = old->version_ + 1;
+  for (size_t i = 0; i < embeddings.size(); ++i) {
+    if (i == 0) next->text_dim_ = static_cast<int64_t>(embeddings[0].size());
+    if (static_cast<int64_t>(embeddings[i].size()) != next->text_dim_) {
+      return absl::InvalidArgumentError(absl::StrCat("re-encoded item ", i, " has another width"));
+    }
+    auto item = std::make_shared<CatalogItem>(*old->items_[i]);
+    item->text_embedding = std::move(embeddings[i]);
+    next->items_[i] = std::move(item);
+  }
+  const int64_t version = next->version_;
+  absl::MutexLock lock(&mu_);
+  current_ = std::move(next);
+  return version;
+}
+
 absl::Status ValidateCatalogItem(const CatalogItem& item,
                                  const std::string& field_prefix,
                                  int64_t max_text_bytes) {

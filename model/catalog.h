@@ -77,6 +77,13 @@ class Catalog {
   absl::StatusOr<UpsertResult> Upsert(std::vector<CatalogItem> items)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Replaces every item's text embedding (a re-encode by a new text tower),
+  // in index order. FAILED_PRECONDITION when the catalog is no longer at
+  // `expected_version`; INVALID_ARGUMENT when the count or widths disagree.
+  absl::StatusOr<int64_t> ReplaceTextEmbeddings(int64_t expected_version,
+                                                std::vector<std::vector<float>> embeddings)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
   int64_t max_items() const { return options_.max_items; }
 
  private:

@@ -112,7 +112,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     }
     torch::Tensor query_text;
     if (!queries.empty()) {
-      torch::Tensor encoded = w.text->impl()->EncodeBatch(queries);  // [Q, Ht]
+      torch::Tensor encoded = snapshot->text->impl()->EncodeBatch(queries);  // [Q, Ht]
       query_text = torch::zeros({static_cast<int64_t>(tasks.size()), encoded.size(1)},
                                 encoded.options());
       query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(w.device), encoded);

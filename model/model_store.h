@@ -19,11 +19,16 @@
 namespace rtrec::model {
 
 struct ModelWeights;  // torch modules; defined in model/recommender_model.h
+class TextEmbedder;
 
 struct ModelSnapshot {
   int64_t version = 0;
   std::string device;  // "cpu" or "cuda"
   std::shared_ptr<ModelWeights> weights;
+  // The text tower that encodes queries and catalog items for this snapshot.
+  // Shared between snapshots while it is frozen; an adapted tower is a new
+  // object, and publishing it re-encodes the catalog (learner/model_publisher.h).
+  std::shared_ptr<const TextEmbedder> text;
 };
 
 // Resolves model.device ("auto" picks CUDA when present) to "cpu" or "cuda".

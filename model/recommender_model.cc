@@ -101,18 +101,18 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> CreateInitialSnapshot(
     return absl::InvalidArgumentError(
         absl::StrCat("model: cannot build the recommender: ", e.what_without_backtrace()));
   }
-  weights->text = std::move(text);
   auto snap = std::make_shared<ModelSnapshot>();
+  snap->text = std::move(text);
   snap->version = 1;
   snap->device = *device;
   snap->weights = std::move(weights);
   return snap;
 }
 
-std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t version) {
+std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t version,
+                                             std::shared_ptr<const TextEmbedder> text) {
   auto weights = std::make_shared<ModelWeights>();
   weights->device = from.weights->device;
-  weights->text = from.weights->text;
   weights->model = std::dynamic_pointer_cast<RecommenderModelImpl>(
       from.weights->model->clone(weights->device));
   weights->model->eval();
@@ -120,6 +120,7 @@ std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t 
   snap->version = version;
   snap->device = from.device;
   snap->weights = std::move(weights);
+  snap->text = text ? std::move(text) : from.text;
   return snap;
 }
 

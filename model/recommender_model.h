@@ -68,11 +68,9 @@ class RecommenderModelImpl : public torch::nn::Cloneable<RecommenderModelImpl> {
 };
 TORCH_MODULE(RecommenderModel);
 
-// What a published snapshot holds: the recommender's weights and the text
-// tower used for queries (shared between snapshots while it is frozen).
+// The recommender's weights inside a published snapshot.
 struct ModelWeights {
   RecommenderModel model{nullptr};
-  std::shared_ptr<const TextEmbedder> text;
   torch::Device device{torch::kCPU};
 };
 
@@ -82,8 +80,9 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> CreateInitialSnapshot(
     std::shared_ptr<const TextEmbedder> text);
 
 // Deep copy of a snapshot's weights under a new version (what the learner
-// publishes).
-std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t version);
+// publishes). The text tower is shared unless `text` is given.
+std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t version,
+                                             std::shared_ptr<const TextEmbedder> text = nullptr);
 
 }  // namespace rtrec::model
 

@@ -97,6 +97,31 @@ absl::StatusOr<std::vector<std::vector<float>>> TextEmbedder::Embed(
   return out;
 }
 
+absl::StatusOr<std::unique_ptr<TextEmbedder>> TextEmbedder::Clone() const {
+  auto impl = std::make_unique<Impl>();
+  impl->options = impl_->options;
+  impl->device = impl_->device;
+  impl->tokenizer = impl_->tokenizer;
+  impl->description = impl_->description;
+  try {
+    torch::NoGradGuard no_grad;
+    impl->model = BertModel(impl_->model->config());
+    if (impl_->options.adaptation == "lora") {
+      impl->model->EnableLora(impl_->options.lora_rank, impl_->options.lora_alpha);
+    }
+    auto source = impl_->model->named_parameters();
+    for (auto& kv : impl->model->named_parameters()) {
+      kv.value().copy_(source[kv.key()].to(torch::kCPU));
+    }
+    impl->model->SetTrainable(impl_->options.adaptation, impl_->options.trainable_top_layers);
+    impl->model->to(impl->device);
+    impl->model->eval();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("cannot copy the text tower: ", e.what_without_backtrace()));
+  }
+  return std::unique_ptr<TextEmbedder>(new TextEmbedder(std::move(impl)));
+}
+
 int64_t TextEmbedder::dim() const { return impl_->model->config().hidden_size; }
 std::string TextEmbedder::description() const { return impl_->description; }
 const WordPieceTokenizer& TextEmbedder::tokenizer() const { return *impl_->tokenizer; }

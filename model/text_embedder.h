@@ -30,6 +30,10 @@ class TextEmbedder {
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<std::string>& texts) const;
 
+  // A deep copy (weights, adapters, trainable flags) that can be adapted
+  // without touching this one: the learner's private text tower.
+  absl::StatusOr<std::unique_ptr<TextEmbedder>> Clone() const;
+
   int64_t dim() const;
   // e.g. "bert L2/H128/A2 random (no checkpoint)".
   std::string description() const;

@@ -19,7 +19,7 @@ struct TextEmbedder::Impl {
   config::TextTowerOptions options;
   torch::Device device{torch::kCPU};
   mutable BertModel model{nullptr};
-  std::unique_ptr<WordPieceTokenizer> tokenizer;
+  std::shared_ptr<const WordPieceTokenizer> tokenizer;
   std::string description;
 
   // Pooled embeddings [B, H] on `device`. Call under InferenceMode or NoGrad

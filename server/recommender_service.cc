@@ -42,10 +42,7 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 
 RecommenderService::RecommenderService(const config::RtrecConfig& config,
                                        ServerMetrics* metrics, Clock* clock)
-    : config_(config),
-      metrics_(metrics),
-      clock_(clock),
-      catalog_writer_(std::make_unique<SerialExecutor>()) {}
+    : config_(config), metrics_(metrics), clock_(clock) {}
 
 RecommenderService::~RecommenderService() = default;
 
@@ -324,8 +321,9 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
     Finish(reactor, "UpsertItems", started, s);
     return reactor;
   }
-  // BERT encoding runs on the catalog writer thread, not in this callback.
-  catalog_writer_->Add([this, reactor, request, response, started] {
+  // BERT encoding runs on the catalog writer thread, not in this callback,
+  // with the text tower of the serving model.
+  components_.catalog_writer->Add([this, reactor, request, response, started] {
     std::vector<model::CatalogItem> items;
     std::vector<std::string> texts;
     for (const auto& in : request->items()) {
@@ -337,7 +335,7 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
       texts.push_back(model::ItemTextForEncoding(c));
       items.push_back(std::move(c));
     }
-    auto embeddings = components_.text->Embed(texts);
+    auto embeddings = components_.models->Current()->text->Embed(texts);
     if (!embeddings.ok()) {
       Finish(reactor, "UpsertItems", started, embeddings.status());
       return;
@@ -376,7 +374,7 @@ void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
   info->set_impressions_joined(s.joined);
   info->set_impressions_expired(s.expired);
   info->set_experiences_pending(components_.experiences->size());
-  info->set_text_encoder(components_.text->description());
+  info->set_text_encoder(snapshot ? snapshot->text->description() : components_.text->description());
   info->set_temperature(config_.policy.temperature);
   info->set_epsilon(config_.policy.epsilon);
 }

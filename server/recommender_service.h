@@ -38,6 +38,8 @@ struct ServingComponents {
   model::DynamicBatcher* batcher = nullptr;
   learner::ImpressionLog* impressions = nullptr;
   learner::ExperienceBuffer* experiences = nullptr;
+  // Runs UpsertItems encoding and model publishing, one job at a time.
+  SerialExecutor* catalog_writer = nullptr;
 };
 
 class RecommenderService final : public rtrec::v1::Recommender::CallbackService {
@@ -87,7 +89,6 @@ class RecommenderService final : public rtrec::v1::Recommender::CallbackService 
   Clock* const clock_;
   ServingComponents components_;
   std::atomic<bool> ready_{false};
-  std::unique_ptr<SerialExecutor> catalog_writer_;
 };
 
 }  // namespace rtrec::server

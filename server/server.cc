@@ -94,6 +94,9 @@ absl::Status RtrecServer::Load() {
   if (!batcher.ok()) return batcher.status();
   batcher_ = std::move(*batcher);
 
+  catalog_writer_ = std::make_unique<SerialExecutor>();
+  publisher_ = std::make_unique<learner::ModelPublisher>(&models_, catalog_.get(),
+                                                         catalog_writer_.get());
   maintenance_ = std::thread([this] {
     while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       impressions_->ExpireDue();
@@ -108,6 +111,7 @@ absl::Status RtrecServer::Load() {
   c.batcher = batcher_.get();
   c.impressions = impressions_.get();
   c.experiences = experiences_.get();
+  c.catalog_writer = catalog_writer_.get();
   service_->SetReady(c);
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
@@ -167,6 +171,8 @@ void RtrecServer::Shutdown() {
   stop_maintenance_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   batcher_.reset();  // answers anything still queued
+  publisher_.reset();
+  catalog_writer_.reset();  // finishes queued upserts and publishes
 }
 
 RtrecServer::~RtrecServer() { Shutdown(); }

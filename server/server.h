@@ -20,7 +20,9 @@
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "config/options.h"
+#include "common/serial_executor.h"
 #include "learner/impression_log.h"
+#include "learner/model_publisher.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
 #include "model/inference_engine.h"
@@ -46,6 +48,8 @@ class RtrecServer {
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
   model::ModelStore* model_store() { return &models_; }
+  // Where a learner hands new snapshots (REQUIRES: Load() succeeded).
+  learner::ModelPublisher* publisher() { return publisher_.get(); }
   RecommenderService* service() { return service_.get(); }
   ServerMetrics* metrics() { return &metrics_; }
 
@@ -70,6 +74,8 @@ class RtrecServer {
   std::unique_ptr<learner::ImpressionLog> impressions_;
   std::unique_ptr<model::InferenceEngine> engine_;
   std::unique_ptr<model::DynamicBatcher> batcher_;
+  std::unique_ptr<SerialExecutor> catalog_writer_;
+  std::unique_ptr<learner::ModelPublisher> publisher_;
 
   absl::Notification stop_maintenance_;
   std::thread maintenance_;

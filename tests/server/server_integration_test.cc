@@ -385,7 +385,7 @@ TEST_F(ServerTest, WeightSwapsUnderConcurrentLoadDropNoRequest) {
   // Publish 10 new snapshots while the clients run.
   for (int v = 2; v <= 11; ++v) {
     auto current = server_->model_store()->Current();
-    server_->model_store()->Publish(model::CloneSnapshot(*current, v));
+    ASSERT_TRUE(server_->publisher()->Publish(model::CloneSnapshot(*current, v)).ok());
   }
   for (auto& t : clients) t.join();
   EXPECT_EQ(failures.load(), 0);
