@@ -19,8 +19,8 @@ WORK="$(mktemp -d)"
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-start_server() {  # label max_batch_size → sets PID, PORT
-  local label="$1" size="$2"
+start_server() {  # label max_batch_size [max_queue_delay_us] → sets PID, PORT
+  local label="$1" size="$2" delay="${3:-2000}"
   cat > "$WORK/$label.yaml" <<YAML
 server:
   listen_address: "127.0.0.1:0"
@@ -29,7 +29,7 @@ catalog:
   path: "$PWD/data/demo_catalog.jsonl"
 batcher:
   max_batch_size: $size
-  max_queue_delay_us: 2000
+  max_queue_delay_us: $delay
   max_queue_size: 4096
   num_threads: 2
 YAML
@@ -63,11 +63,12 @@ run_one unbatched 1
 
 # The latency a query adds: one client at a time, same server, with and
 # without a query (the query runs through BERT and enters the user tower).
-start_server latency 32
+# No queue delay here, so a lone request does not wait for company.
+start_server latency 32 0
 "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$PORT" --concurrency 1 \
-  --seconds "$SECONDS_PER_RUN" --label no_query > "$WORK/no_query.json" || true
+  --seconds "$SECONDS_PER_RUN" --label no_query --warmup_seconds 2 > "$WORK/no_query.json" || true
 "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$PORT" --concurrency 1 \
-  --seconds "$SECONDS_PER_RUN" --label with_query --query "lightweight trail running shoes for rainy days" \
+  --seconds "$SECONDS_PER_RUN" --label with_query --warmup_seconds 2 --query "lightweight trail running shoes for rainy days" \
   > "$WORK/with_query.json" || true
 kill -TERM "$PID"; wait "$PID" || true
 
