@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${RTREC_BUILD_DIR:-build}"
 JOBS="${RTREC_JOBS:-$(nproc)}"
+# ccache needs a writable cache even where HOME is unset (CI, containers).
+export CCACHE_DIR="${CCACHE_DIR:-${HOME:-/tmp}/.ccache}"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${RTREC_BUILD_TYPE:-Release}" >/dev/null
 cmake --build "$BUILD_DIR" -j "$JOBS" "$@"
