@@ -20,8 +20,13 @@ CatalogItem Item(const std::string& id, float v) {
   return c;
 }
 
+// A file private to the running test (ctest runs tests in parallel).
 std::string WriteTemp(const std::string& name, const std::string& content) {
-  std::string path = ::testing::TempDir() + "/" + name;
+  std::string unique = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  for (char& c : unique) {
+    if (c == '/') c = '_';
+  }
+  std::string path = ::testing::TempDir() + "/" + unique + "_" + name;
   std::ofstream(path) << content;
   return path;
 }
