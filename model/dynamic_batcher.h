@@ -1,6 +1,6 @@
 // Dynamic batching of inference requests.
 //
-// Cut into three parts, after the TF-Serving batch scheduler:
+// Cut into three parts:
 //  * BatchTask: one request; knows its deadline and how to answer itself
 //    without being computed (Fail).
 //  * BatchQueue: the thread-less decision core. It holds tasks in arrival
