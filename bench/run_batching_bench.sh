@@ -8,7 +8,10 @@
 #   bash bench/run_batching_bench.sh [concurrency=32] [seconds=10] [query text]
 #
 # With a query every request also runs the BERT text tower on it (batched
-# with the other queries of its batch).
+# with the other queries of its batch). BENCH_EXTRA_YAML is appended to both
+# configs, e.g. a text_tower section for the BERT-mini shape:
+#   BENCH_EXTRA_YAML=$'text_tower:\n  hidden_size: 256\n  num_layers: 4\n  num_heads: 4\n  intermediate_size: 1024'
+
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${RTREC_BUILD_DIR:-build}"
@@ -32,6 +35,7 @@ batcher:
   max_queue_delay_us: $delay
   max_queue_size: 4096
   num_threads: 2
+${BENCH_EXTRA_YAML:-}
 YAML
   "$BUILD_DIR/rtrec_server" --config "$WORK/$label.yaml" > "$WORK/$label.log" 2>&1 &
   local pid=$!
