@@ -73,7 +73,7 @@ std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
   if (!(v_lo < v_hi)) return out;
   const int64_t points = static_cast<int64_t>(std::ceil((v_hi - v_lo) / kStep));
   const double h = (v_hi - v_lo) / static_cast<double>(points);
-  std::vector<double> rest(k), dist(k);
+  std::vector<double> rest(k), dist(k), slate_q(items.size());
   for (int64_t p = 0; p <= points; ++p) {
     const double t = std::exp(v_lo + h * static_cast<double>(p));
     const double weight = (p == 0 || p == points) ? 0.5 * h : h;
@@ -90,6 +90,7 @@ std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
       // P(fewer than k others passed) only falls as t grows: once it is
       // negligible, so is the rest of the integral.
       if (std::accumulate(rest.begin(), rest.end(), 0.0) < kTolerance) break;
+      for (size_t b = 0; b < items.size(); ++b) slate_q[b] = std::exp(-pi[items[b]] * t);
     }
     for (size_t a = 0; a < items.size(); ++a) {
       const double pa = pi[items[a]];
@@ -98,9 +99,7 @@ std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
       if (count_matters) {
         dist = rest;
         for (size_t b = 0; b < items.size(); ++b) {
-          if (b == a) continue;
-          const double q = std::exp(-pi[items[b]] * t);
-          AddEvent(dist, 1.0 - q, q);
+          if (b != a) AddEvent(dist, 1.0 - slate_q[b], slate_q[b]);
         }
         at_most = std::accumulate(dist.begin(), dist.end(), 0.0);
       }

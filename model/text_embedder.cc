@@ -11,6 +11,21 @@
 
 namespace rtrec::model {
 
+namespace {
+
+// Adds the configured adapters, marks what the learner may train, moves the
+// model to its device and puts it in eval mode. May throw c10::Error.
+void ReadyForServing(TextEmbedder::Impl& impl) {
+  if (impl.options.adaptation == "lora") {
+    impl.model->EnableLora(impl.options.lora_rank, impl.options.lora_alpha);
+  }
+  impl.model->SetTrainable(impl.options.adaptation, impl.options.trainable_top_layers);
+  impl.model->to(impl.device);
+  impl.model->eval();
+}
+
+}  // namespace
+
 TextEmbedder::TextEmbedder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 TextEmbedder::~TextEmbedder() = default;
 
@@ -53,12 +68,7 @@ absl::StatusOr<std::unique_ptr<TextEmbedder>> TextEmbedder::Create(
                                        c.num_attention_heads,
                                        " random (no checkpoint: no text semantics)");
     }
-    if (options.adaptation == "lora") {
-      impl->model->EnableLora(options.lora_rank, options.lora_alpha);
-    }
-    impl->model->SetTrainable(options.adaptation, options.trainable_top_layers);
-    impl->model->to(impl->device);
-    impl->model->eval();
+    ReadyForServing(*impl);
   } catch (const c10::Error& e) {
     return absl::InvalidArgumentError(
         absl::StrCat("text tower: ", e.what_without_backtrace()));
@@ -106,16 +116,11 @@ absl::StatusOr<std::unique_ptr<TextEmbedder>> TextEmbedder::Clone() const {
   try {
     torch::NoGradGuard no_grad;
     impl->model = BertModel(impl_->model->config());
-    if (impl_->options.adaptation == "lora") {
-      impl->model->EnableLora(impl_->options.lora_rank, impl_->options.lora_alpha);
-    }
+    ReadyForServing(*impl);  // same adapters, so every parameter has a source
     auto source = impl_->model->named_parameters();
     for (auto& kv : impl->model->named_parameters()) {
-      kv.value().copy_(source[kv.key()].to(torch::kCPU));
+      kv.value().copy_(source[kv.key()].to(kv.value().device()));
     }
-    impl->model->SetTrainable(impl_->options.adaptation, impl_->options.trainable_top_layers);
-    impl->model->to(impl->device);
-    impl->model->eval();
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("cannot copy the text tower: ", e.what_without_backtrace()));
   }

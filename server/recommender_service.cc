@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "model/text_embedder.h"
 #include "server/grpc_status.h"
 
 namespace rtrec::server {
@@ -30,6 +31,15 @@ absl::Status CheckId(const std::string& value, const char* field) {
         absl::StrCat(field, ": longer than ", kMaxIdBytes, " bytes (", value.size(), ")"));
   }
   return absl::OkStatus();
+}
+
+model::CatalogItem CatalogItemFromProto(const rtrec::v1::Item& in) {
+  model::CatalogItem c;
+  c.item_id = in.item_id();
+  c.title = in.title();
+  c.text = in.text();
+  c.tags.assign(in.tags().begin(), in.tags().end());
+  return c;
 }
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
@@ -290,12 +300,7 @@ absl::Status RecommenderService::ValidateUpsert(
   absl::flat_hash_set<std::string> seen;
   for (int i = 0; i < request.items_size(); ++i) {
     const auto& item = request.items(i);
-    model::CatalogItem c;
-    c.item_id = item.item_id();
-    c.title = item.title();
-    c.text = item.text();
-    c.tags.assign(item.tags().begin(), item.tags().end());
-    if (auto s = model::ValidateCatalogItem(c, absl::StrCat("items[", i, "]"),
+    if (auto s = model::ValidateCatalogItem(CatalogItemFromProto(item), absl::StrCat("items[", i, "]"),
                                             config_.server.max_item_text_bytes);
         !s.ok()) {
       return s;
@@ -327,13 +332,8 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
     std::vector<model::CatalogItem> items;
     std::vector<std::string> texts;
     for (const auto& in : request->items()) {
-      model::CatalogItem c;
-      c.item_id = in.item_id();
-      c.title = in.title();
-      c.text = in.text();
-      c.tags.assign(in.tags().begin(), in.tags().end());
-      texts.push_back(model::ItemTextForEncoding(c));
-      items.push_back(std::move(c));
+      items.push_back(CatalogItemFromProto(in));
+      texts.push_back(model::ItemTextForEncoding(items.back()));
     }
     auto embeddings = components_.models->Current()->text->Embed(texts);
     if (!embeddings.ok()) {
@@ -374,7 +374,7 @@ void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
   info->set_impressions_joined(s.joined);
   info->set_impressions_expired(s.expired);
   info->set_experiences_pending(components_.experiences->size());
-  info->set_text_encoder(snapshot ? snapshot->text->description() : components_.text->description());
+  if (snapshot) info->set_text_encoder(snapshot->text->description());
   info->set_temperature(config_.policy.temperature);
   info->set_epsilon(config_.policy.epsilon);
 }

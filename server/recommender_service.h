@@ -22,7 +22,6 @@
 #include "model/dynamic_batcher.h"
 #include "model/inference_engine.h"
 #include "model/model_store.h"
-#include "model/text_embedder.h"
 #include "model/user_state.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "server/metrics.h"
@@ -33,7 +32,6 @@ namespace rtrec::server {
 struct ServingComponents {
   model::Catalog* catalog = nullptr;
   model::UserState* users = nullptr;
-  model::TextEmbedder* text = nullptr;
   model::ModelStore* models = nullptr;
   model::DynamicBatcher* batcher = nullptr;
   learner::ImpressionLog* impressions = nullptr;

@@ -44,8 +44,8 @@ absl::Status RtrecServer::Load() {
   if (!device.ok()) return device.status();
   auto text = model::TextEmbedder::Create(config_.text_tower, *device);
   if (!text.ok()) return text.status();
-  text_ = std::move(*text);
-  auto snapshot = model::BuildInitialSnapshot(config_, text_);
+  std::shared_ptr<const model::TextEmbedder> text_tower = std::move(*text);
+  auto snapshot = model::BuildInitialSnapshot(config_, text_tower);
   if (!snapshot.ok()) return snapshot.status();
   models_.Publish(std::move(*snapshot));
 
@@ -60,7 +60,7 @@ absl::Status RtrecServer::Load() {
   std::vector<std::string> texts;
   texts.reserve(items->size());
   for (const auto& item : *items) texts.push_back(model::ItemTextForEncoding(item));
-  auto embeddings = text_->Embed(texts);
+  auto embeddings = text_tower->Embed(texts);
   if (!embeddings.ok()) return embeddings.status();
   for (size_t i = 0; i < items->size(); ++i) (*items)[i].text_embedding = std::move((*embeddings)[i]);
   if (!items->empty()) {
@@ -106,7 +106,6 @@ absl::Status RtrecServer::Load() {
   ServingComponents c;
   c.catalog = catalog_.get();
   c.users = users_.get();
-  c.text = text_.get();
   c.models = &models_;
   c.batcher = batcher_.get();
   c.impressions = impressions_.get();

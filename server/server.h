@@ -66,7 +66,6 @@ class RtrecServer {
   int metrics_port_ = 0;
 
   // Components, in construction order (destroyed in reverse).
-  std::shared_ptr<model::TextEmbedder> text_;
   model::ModelStore models_;
   std::unique_ptr<model::Catalog> catalog_;
   std::unique_ptr<model::UserState> users_;
