@@ -5,7 +5,7 @@
 #ifndef RTREC_COMMON_CLOCK_H_
 #define RTREC_COMMON_CLOCK_H_
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -33,16 +33,16 @@ class FakeClock final : public Clock {
   explicit FakeClock(absl::Time start = absl::UnixEpoch() + absl::Hours(24))
       : now_(start) {}
   absl::Time Now() const override {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     return now_;
   }
   void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     now_ += d;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable rtrec::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 

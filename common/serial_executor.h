@@ -12,7 +12,7 @@
 #include <thread>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace rtrec {
 
@@ -21,7 +21,7 @@ class SerialExecutor {
   SerialExecutor() : thread_([this] { Run(); }) {}
   ~SerialExecutor() {
     {
-      absl::MutexLock lock(&mu_);
+      rtrec::MutexLock lock(&mu_);
       stopping_ = true;
     }
     thread_.join();
@@ -30,7 +30,7 @@ class SerialExecutor {
   SerialExecutor& operator=(const SerialExecutor&) = delete;
 
   void Add(std::function<void()> fn) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     queue_.push_back(std::move(fn));
   }
 
@@ -39,7 +39,7 @@ class SerialExecutor {
     for (;;) {
       std::function<void()> fn;
       {
-        absl::MutexLock lock(&mu_);
+        rtrec::MutexLock lock(&mu_);
         mu_.Await(absl::Condition(
             +[](SerialExecutor* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) {
               return e->stopping_ || !e->queue_.empty();
@@ -53,7 +53,7 @@ class SerialExecutor {
     }
   }
 
-  absl::Mutex mu_;
+  rtrec::Mutex mu_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -176,7 +176,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
   }
   static const std::set<std::string> kSections = {
       "server", "catalog", "users", "text_tower", "model",
-      "policy", "batcher", "impressions"};
+      "policy", "batcher", "impressions", "learner"};
   if (root && root.IsMap()) {
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>("");
@@ -295,7 +295,29 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("capacity", &o.capacity, 1, 1000000000);
     s.Int("reward_wait_ms", &o.reward_wait_ms, 1, int64_t{30} * 24 * 3600 * 1000);
     s.Double("default_reward", &o.default_reward, -1000, 1000);
+    s.Enum("feedback_aggregation", &o.feedback_aggregation, {"first", "sum"});
+    s.Int("late_feedback_memory", &o.late_feedback_memory, 0, 1000000000);
     s.Int("experience_capacity", &o.experience_capacity, 1, 1000000000);
+    s.Finish();
+  }
+  {
+    Section s(node("learner"), "learner", &errors);
+    auto& o = c.learner;
+    s.Bool("enabled", &o.enabled);
+    s.Int("batch_size", &o.batch_size, 1, 65536);
+    s.Int("max_batch_wait_ms", &o.max_batch_wait_ms, 0, 3600000);
+    s.Double("learning_rate", &o.learning_rate, 1e-7, 1.0);
+    s.Double("grad_clip_norm", &o.grad_clip_norm, 1e-6, 1e6);
+    s.Double("importance_weight_cap", &o.importance_weight_cap, 1.0, 1e6);
+    s.Double("baseline_decay", &o.baseline_decay, 0.0, 0.999999);
+    s.Double("next_item_loss_weight", &o.next_item_loss_weight, 0.0, 1000.0);
+    s.Int("next_item_negatives", &o.next_item_negatives, 1, 100000);
+    s.Int("publish_every", &o.publish_every, 1, 100000000);
+    s.Int("publish_interval_ms", &o.publish_interval_ms, 0, int64_t{30} * 24 * 3600 * 1000);
+    s.Int("guard_window", &o.guard_window, 1, 10000000);
+    s.Int("guard_min_examples", &o.guard_min_examples, 0, 10000000);
+    s.Double("guard_margin", &o.guard_margin, 0.0, 1e6);
+    s.Int("seed", &o.seed, 0, kMaxInt);
     s.Finish();
   }
   if (!errors.empty()) {

@@ -143,9 +143,57 @@ struct ImpressionLogOptions {
   int64_t reward_wait_ms = 600000;
   // Reward of a shown item that got no feedback in time. Default: 0.0.
   double default_reward = 0.0;
-  // Experiences held for the learner before the oldest are dropped (and
-  // counted). Default: 1000000.
-  int64_t experience_capacity = 1000000;
+  // Repeated feedback for one (request, item): "first" learns the first
+  // reward at once and counts later ones as duplicates; "sum" adds them up and
+  // learns the sum when the impression closes (after reward_wait_ms).
+  // Default: "first".
+  std::string feedback_aggregation = "first";
+  // Request ids of expired impressions remembered, so that late feedback is
+  // recognised (counted, applied to the user's history, not learned).
+  // Default: 100000.
+  int64_t late_feedback_memory = 100000;
+  // Experiences waiting for the learner. When full, Feedback answers
+  // RESOURCE_EXHAUSTED (back-pressure) instead of dropping anything.
+  // Default: 100000.
+  int64_t experience_capacity = 100000;
+};
+
+struct LearnerOptions {
+  // Run the online learner. Default: true.
+  bool enabled = true;
+  // Experiences per optimizer step. Default: 64.
+  int64_t batch_size = 64;
+  // A step runs on a partial batch once its first experience waited this
+  // long. Default: 200.
+  int64_t max_batch_wait_ms = 200;
+  // Adam learning rate at start (the tuner may change it). Default: 0.001.
+  double learning_rate = 0.001;
+  // Gradients are clipped to this global L2 norm. Default: 1.0.
+  double grad_clip_norm = 1.0;
+  // Cap c on the importance weight π/β. Default: 10.
+  double importance_weight_cap = 10.0;
+  // Decay of the running reward baseline b, per example. Default: 0.995.
+  double baseline_decay = 0.995;
+  // Weight of the auxiliary next-item loss on positive events. Default: 0.5.
+  double next_item_loss_weight = 0.5;
+  // Sampled negatives per positive event in the next-item loss. Default: 64.
+  int64_t next_item_negatives = 64;
+  // Publish a snapshot every this many steps... Default: 50.
+  int64_t publish_every = 50;
+  // ...or when this long has passed since the last publish and at least one
+  // step ran; 0 disables the timer. Default: 10000.
+  int64_t publish_interval_ms = 10000;
+  // Recent logged examples on which a new snapshot's self-normalised IPS
+  // estimate is compared with the serving snapshot's. Default: 2048.
+  int64_t guard_window = 2048;
+  // Fewer examples than this in the window: only finiteness is checked.
+  // Default: 200.
+  int64_t guard_min_examples = 200;
+  // A snapshot whose estimate is below the serving one's by more than this
+  // (in reward units) is rejected and the learner rolls back. Default: 0.05.
+  double guard_margin = 0.05;
+  // Seed of the learner's sampling and dropout. Default: 1.
+  int64_t seed = 1;
 };
 
 struct RtrecConfig {
@@ -157,6 +205,7 @@ struct RtrecConfig {
   PolicyOptions policy;
   BatcherOptions batcher;
   ImpressionLogOptions impressions;
+  LearnerOptions learner;
 };
 
 // Parses YAML text. Relative paths are resolved against `base_dir`.

@@ -17,6 +17,8 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
   e.user_id = imp.user_id;
   e.context = imp.context;
   e.query = imp.query;
+  e.candidates = imp.candidates;
+  e.excluded_context = imp.excluded_context;
   e.item_index = imp.slate[pos].item_index;
   e.reward = reward;
   e.propensity = imp.slate[pos].propensity;
@@ -29,17 +31,50 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
 
 }  // namespace
 
-void ExperienceBuffer::Push(Experience e) {
-  absl::MutexLock lock(&mu_);
-  items_.push_back(std::move(e));
-  while (static_cast<int64_t>(items_.size()) > capacity_) {
-    items_.pop_front();
-    ++dropped_;
+absl::Status ExperienceBuffer::FullError() const {
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the learner is behind: ", items_.size() + reserved_,
+      " experiences wait (impressions.experience_capacity = ", capacity_,
+      "); retry this feedback later"));
+}
+
+absl::Status ExperienceBuffer::TryPush(Experience e) {
+  rtrec::MutexLock lock(&mu_);
+  if (!HasRoomLocked()) {
+    ++refused_;
+    return FullError();
   }
+  items_.push_back(std::move(e));
+  return absl::OkStatus();
+}
+
+absl::Status ExperienceBuffer::Reserve() {
+  rtrec::MutexLock lock(&mu_);
+  if (!HasRoomLocked()) {
+    ++refused_;
+    return FullError();
+  }
+  ++reserved_;
+  return absl::OkStatus();
+}
+
+void ExperienceBuffer::PushReserved(Experience e) {
+  rtrec::MutexLock lock(&mu_);
+  if (reserved_ > 0) --reserved_;
+  items_.push_back(std::move(e));
+}
+
+void ExperienceBuffer::PushUnanswered(Experience e) {
+  rtrec::MutexLock lock(&mu_);
+  if (!HasRoomLocked()) {
+    ++dropped_unanswered_;
+    return;
+  }
+  items_.push_back(std::move(e));
 }
 
 std::vector<Experience> ExperienceBuffer::PopBatch(int64_t max) {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   std::vector<Experience> out;
   while (!items_.empty() && static_cast<int64_t>(out.size()) < max) {
     out.push_back(std::move(items_.front()));
@@ -48,14 +83,49 @@ std::vector<Experience> ExperienceBuffer::PopBatch(int64_t max) {
   return out;
 }
 
+std::vector<Experience> ExperienceBuffer::WaitAndPopBatch(int64_t max, absl::Duration idle_wait,
+                                                          absl::Duration fill_wait) {
+  rtrec::MutexLock lock(&mu_);
+  struct Want {
+    const ExperienceBuffer* buffer;
+    size_t n;
+  };
+  auto enough = +[](Want* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return w->buffer->closed_ || w->buffer->items_.size() >= w->n;
+  };
+  Want first{this, 1};
+  mu_.AwaitWithTimeout(absl::Condition(enough, &first), idle_wait);
+  if (!items_.empty()) {
+    Want full{this, static_cast<size_t>(max)};
+    mu_.AwaitWithTimeout(absl::Condition(enough, &full), fill_wait);
+  }
+  std::vector<Experience> out;
+  while (!items_.empty() && static_cast<int64_t>(out.size()) < max) {
+    out.push_back(std::move(items_.front()));
+    items_.pop_front();
+  }
+  return out;
+}
+
+void ExperienceBuffer::Close() {
+  rtrec::MutexLock lock(&mu_);
+  closed_ = true;
+}
+
 int64_t ExperienceBuffer::size() const {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   return static_cast<int64_t>(items_.size());
 }
 
-int64_t ExperienceBuffer::dropped() const {
-  absl::MutexLock lock(&mu_);
-  return dropped_;
+ExperienceBufferStats ExperienceBuffer::stats() const {
+  rtrec::MutexLock lock(&mu_);
+  ExperienceBufferStats s;
+  s.size = static_cast<int64_t>(items_.size());
+  s.reserved = reserved_;
+  s.capacity = capacity_;
+  s.refused = refused_;
+  s.dropped_unanswered = dropped_unanswered_;
+  return s;
 }
 
 ImpressionLog::ImpressionLog(const config::ImpressionLogOptions& options,
@@ -68,6 +138,10 @@ absl::StatusOr<std::unique_ptr<ImpressionLog>> ImpressionLog::Create(
   if (options.capacity < 1) {
     return absl::InvalidArgumentError("impressions.capacity: must be at least 1");
   }
+  if (options.feedback_aggregation != "first" && options.feedback_aggregation != "sum") {
+    return absl::InvalidArgumentError(
+        "impressions.feedback_aggregation: must be \"first\" or \"sum\"");
+  }
   if (options.reward_wait_ms < 1) {
     return absl::InvalidArgumentError("impressions.reward_wait_ms: must be at least 1");
   }
@@ -78,7 +152,7 @@ absl::StatusOr<std::unique_ptr<ImpressionLog>> ImpressionLog::Create(
 }
 
 void ImpressionLog::Record(Impression impression) {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   ExpireLocked(now);
   while (static_cast<int64_t>(entries_.size()) >= options_.capacity) ExpireFrontLocked();
@@ -86,25 +160,29 @@ void ImpressionLog::Record(Impression impression) {
   std::string id = impression.request_id;
   Entry entry;
   entry.answered.assign(impression.slate.size(), 0);
+  entry.reward_sum.assign(impression.slate.size(), 0.0);
   entry.impression = std::move(impression);
   order_.emplace_back(now, id);
   entries_[id] = std::move(entry);
   ++stats_.logged;
 }
 
-absl::StatusOr<Experience> ImpressionLog::Join(const std::string& request_id,
-                                               const std::string& user_id,
-                                               const std::string& item_id,
-                                               double reward) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
+                                                const std::string& user_id,
+                                                const std::string& item_id, double reward) {
+  rtrec::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   ExpireLocked(now);
   auto it = entries_.find(request_id);
   if (it == entries_.end()) {
+    if (closed_.contains(request_id)) {
+      ++stats_.late;
+      return JoinOutcome::kLate;
+    }
     return absl::NotFoundError(absl::StrCat(
         "request_id: '", request_id,
-        "' is unknown or expired (impressions wait impressions.reward_wait_ms = ",
-        options_.reward_wait_ms, " ms for feedback)"));
+        "' is unknown (it was never logged, or closed long ago; impressions wait "
+        "impressions.reward_wait_ms = ", options_.reward_wait_ms, " ms for feedback)"));
   }
   Entry& entry = it->second;
   const Impression& imp = entry.impression;
@@ -118,15 +196,31 @@ absl::StatusOr<Experience> ImpressionLog::Join(const std::string& request_id,
     return absl::InvalidArgumentError(absl::StrCat(
         "item_id: '", item_id, "' was not in the slate of request_id '", request_id, "'"));
   }
+  const bool sum = options_.feedback_aggregation == "sum";
+  if (entry.answered[pos]) {
+    if (sum) entry.reward_sum[pos] += reward;
+    ++stats_.duplicate;
+    return JoinOutcome::kDuplicate;
+  }
+  if (sum) {
+    // The summed reward is learned when the impression closes; its slot in
+    // the buffer is held from now on.
+    if (auto s = buffer_->Reserve(); !s.ok()) return s;
+    entry.reward_sum[pos] = reward;
+  } else {
+    if (auto s = buffer_->TryPush(
+            MakeExperience(imp, pos, Experience::Source::kJoined, reward, now));
+        !s.ok()) {
+      return s;
+    }
+  }
   entry.answered[pos] = 1;
-  Experience e = MakeExperience(imp, pos, Experience::Source::kJoined, reward, now);
   ++stats_.joined;
-  buffer_->Push(e);
-  return e;
+  return JoinOutcome::kJoined;
 }
 
 int64_t ImpressionLog::ExpireDue() {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   return ExpireLocked(clock_->Now());
 }
 
@@ -150,18 +244,35 @@ void ImpressionLog::ExpireFrontLocked() {
   const Entry& entry = it->second;
   const Impression& imp = entry.impression;
   const absl::Time now = clock_->Now();
+  const bool sum = options_.feedback_aggregation == "sum";
   for (size_t pos = 0; pos < imp.slate.size(); ++pos) {
-    if (entry.answered[pos]) continue;
-    Experience e = MakeExperience(imp, pos, Experience::Source::kExpired,
-                                  options_.default_reward, now);
-    buffer_->Push(std::move(e));
+    if (entry.answered[pos]) {
+      if (sum) {
+        buffer_->PushReserved(MakeExperience(imp, pos, Experience::Source::kJoined,
+                                             entry.reward_sum[pos], now));
+      }
+      continue;
+    }
+    buffer_->PushUnanswered(MakeExperience(imp, pos, Experience::Source::kExpired,
+                                           options_.default_reward, now));
   }
   entries_.erase(it);
   ++stats_.expired;
+  RememberClosedLocked(id);
+}
+
+void ImpressionLog::RememberClosedLocked(const std::string& request_id) {
+  if (options_.late_feedback_memory <= 0) return;
+  closed_order_.push_back(request_id);
+  closed_.insert(request_id);
+  while (static_cast<int64_t>(closed_order_.size()) > options_.late_feedback_memory) {
+    closed_.erase(closed_order_.front());
+    closed_order_.pop_front();
+  }
 }
 
 ImpressionLogStats ImpressionLog::stats() const {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   ImpressionLogStats s = stats_;
   s.live = static_cast<int64_t>(entries_.size());
   return s;

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "model/text_embedder.h"
 
 namespace rtrec::learner {
@@ -19,7 +19,7 @@ void ModelPublisher::PublishAsync(std::shared_ptr<const model::ModelSnapshot> sn
 }
 
 absl::Status ModelPublisher::Publish(std::shared_ptr<const model::ModelSnapshot> snapshot) {
-  absl::Notification finished;
+  rtrec::Notification finished;
   absl::Status result;
   PublishAsync(std::move(snapshot), [&](absl::Status s) {
     result = std::move(s);

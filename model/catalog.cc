@@ -35,12 +35,12 @@ absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Create(
 }
 
 std::shared_ptr<const CatalogSnapshot> Catalog::Snapshot() const {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   return current_;
 }
 
 absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
-  absl::MutexLock write_lock(&write_mu_);
+  rtrec::MutexLock write_lock(&write_mu_);
   std::shared_ptr<const CatalogSnapshot> old = Snapshot();
   int64_t dim = old->text_dim_;
   int64_t new_items = 0;
@@ -86,7 +86,7 @@ absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
   result.catalog_size = next->size();
   result.catalog_version = next->version_;
   {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     current_ = std::move(next);
   }
   return result;
@@ -94,7 +94,7 @@ absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
 
 absl::StatusOr<int64_t> Catalog::ReplaceTextEmbeddings(
     int64_t expected_version, std::vector<std::vector<float>> embeddings) {
-  absl::MutexLock write_lock(&write_mu_);
+  rtrec::MutexLock write_lock(&write_mu_);
   std::shared_ptr<const CatalogSnapshot> old = Snapshot();
   if (old->version_ != expected_version) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -117,7 +117,7 @@ absl::StatusOr<int64_t> Catalog::ReplaceTextEmbeddings(
     next->items_[i] = std::move(item);
   }
   const int64_t version = next->version_;
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   current_ = std::move(next);
   return version;
 }

@@ -20,7 +20,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "config/options.h"
 
 namespace rtrec::model {
@@ -90,8 +90,8 @@ class Catalog {
   explicit Catalog(config::CatalogOptions options);
 
   const config::CatalogOptions options_;
-  absl::Mutex write_mu_;  // serialises writers; held while building a snapshot
-  mutable absl::Mutex mu_;  // guards the pointer only, held briefly
+  rtrec::Mutex write_mu_;  // serialises writers; held while building a snapshot
+  mutable rtrec::Mutex mu_;  // guards the pointer only, held briefly
   std::shared_ptr<const CatalogSnapshot> current_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -84,7 +84,7 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
 
 DynamicBatcher::~DynamicBatcher() {
   {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     stopping_ = true;
   }
   wake_.SignalAll();
@@ -94,7 +94,7 @@ DynamicBatcher::~DynamicBatcher() {
 absl::Status DynamicBatcher::Schedule(std::unique_ptr<BatchTask> task) {
   absl::Status status;
   {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     if (stopping_) {
       status = absl::UnavailableError("server is shutting down");
     } else {
@@ -113,7 +113,7 @@ absl::Status DynamicBatcher::Schedule(std::unique_ptr<BatchTask> task) {
 void DynamicBatcher::Poke() { wake_.SignalAll(); }
 
 BatcherStats DynamicBatcher::stats() const {
-  absl::MutexLock lock(&mu_);
+  rtrec::MutexLock lock(&mu_);
   BatcherStats s = stats_;
   s.queue_depth = queue_.size();
   return s;
@@ -125,7 +125,7 @@ void DynamicBatcher::Run() {
     TaskBatch expired;
     bool more_ready = false;
     {
-      absl::MutexLock lock(&mu_);
+      rtrec::MutexLock lock(&mu_);
       for (;;) {
         const absl::Time now = clock_->Now();
         batch = queue_.TakeReadyBatch(now, &expired, /*flush=*/stopping_);

@@ -27,7 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "config/options.h"
@@ -117,8 +117,8 @@ class DynamicBatcher {
   const ProcessFn process_;
   Clock* const clock_;
 
-  mutable absl::Mutex mu_;
-  absl::CondVar wake_;
+  mutable rtrec::Mutex mu_;
+  rtrec::CondVar wake_;
   BatchQueue queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   BatcherStats stats_ ABSL_GUARDED_BY(mu_);

@@ -12,12 +12,15 @@
 // Cost: O(points · (n·k + k³)) per slate, points ≈ 120; accuracy better than 1e-9.
 //
 // Thread safety: pure functions; the caller owns the random engine.
+// PolicyControl may be read and set from any thread.
 #ifndef RTREC_MODEL_EXPLORATION_POLICY_H_
 #define RTREC_MODEL_EXPLORATION_POLICY_H_
 
 #include <cstdint>
 #include <random>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace rtrec::model {
 
@@ -26,6 +29,26 @@ struct PolicyParams {
   double temperature = 1.0;
   // Uniform mix in [0, 1].
   double epsilon = 0.0;
+};
+
+// The exploration parameters serving uses now. Inference reads them once per
+// batch; the learner reads them to compute π as served; the tuner sets them at
+// a round boundary.
+class PolicyControl {
+ public:
+  explicit PolicyControl(PolicyParams initial) : params_(initial) {}
+  PolicyParams Get() const ABSL_LOCKS_EXCLUDED(mu_) {
+    rtrec::MutexLock lock(&mu_);
+    return params_;
+  }
+  void Set(PolicyParams params) ABSL_LOCKS_EXCLUDED(mu_) {
+    rtrec::MutexLock lock(&mu_);
+    params_ = params;
+  }
+
+ private:
+  mutable rtrec::Mutex mu_;
+  PolicyParams params_ ABSL_GUARDED_BY(mu_);
 };
 
 struct Slate {

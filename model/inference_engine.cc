@@ -66,7 +66,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     // Item embeddings for this (model, catalog) pair, cached.
     std::shared_ptr<const ItemCache> cache;
     {
-      absl::MutexLock lock(&cache_mu_);
+      rtrec::MutexLock lock(&cache_mu_);
       if (!cache_ || cache_->model_version != snapshot->version ||
           cache_->catalog_version != catalog->version()) {
         auto fresh = std::make_shared<ItemCache>();
@@ -146,9 +146,9 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     return;
   }
   // Policy, impression log, answers.
-  std::mt19937_64 rng(static_cast<uint64_t>(options_.policy.seed) * 0x9E3779B97F4A7C15ull +
+  std::mt19937_64 rng(static_cast<uint64_t>(options_.policy_seed) * 0x9E3779B97F4A7C15ull +
                       next_batch_.fetch_add(1));
-  PolicyParams params{options_.policy.temperature, options_.policy.epsilon};
+  const PolicyParams params = options_.policy ? options_.policy->Get() : PolicyParams{};
   for (size_t r = 0; r < tasks.size(); ++r) {
     auto* t = tasks[r];
     Slate slate = SampleSlate(scores[r], t->k, t->explore, params, rng);
@@ -162,6 +162,8 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     imp.context = t->context;
     imp.query = t->query;
     imp.num_candidates = static_cast<int64_t>(candidates[r].size());
+    imp.candidates = t->candidates;
+    imp.excluded_context = !t->excluded.empty();
     imp.explored = t->explore;
     imp.model_version = snapshot->version;
     for (size_t j = 0; j < slate.positions.size(); ++j) {

@@ -18,11 +18,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "config/options.h"
 #include "learner/impression_log.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
+#include "model/exploration_policy.h"
 #include "model/model_store.h"
 
 namespace rtrec::model {
@@ -62,7 +63,10 @@ class RecommendTask : public BatchTask {
 };
 
 struct InferenceEngineOptions {
-  config::PolicyOptions policy;
+  // Seed of the slate sampling streams (policy.seed).
+  int64_t policy_seed = 12345;
+  // Exploration parameters, read once per batch. Null: PolicyParams{}.
+  const PolicyControl* policy = nullptr;
   // Intra-op threads each inference thread may use (model.intra_op_threads);
   // applied per thread, since OpenMP keeps the setting per thread.
   int64_t intra_op_threads = 1;
@@ -92,7 +96,7 @@ class InferenceEngine {
   const uint64_t request_id_prefix_;
   std::atomic<uint64_t> next_request_ = 0;
   std::atomic<uint64_t> next_batch_ = 0;
-  absl::Mutex cache_mu_;
+  rtrec::Mutex cache_mu_;
   std::shared_ptr<const ItemCache> cache_ ABSL_GUARDED_BY(cache_mu_);
 };
 

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 
 namespace rtrec::model {
 
@@ -39,33 +39,33 @@ absl::StatusOr<std::string> ResolveDevice(const std::string& configured);
 class ModelStore {
  public:
   std::shared_ptr<const ModelSnapshot> Current() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     return current_;
   }
   // Makes `snapshot` the serving model. Counts a swap when one was serving.
   void Publish(std::shared_ptr<const ModelSnapshot> snapshot) ABSL_LOCKS_EXCLUDED(mu_) {
     std::shared_ptr<const ModelSnapshot> old;
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     if (current_) ++swaps_;
     old = std::move(current_);  // freed after the lock is released
     current_ = std::move(snapshot);
   }
   // Counts a snapshot that failed its checks and was not served.
   void RecordRejected() ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     ++rejected_;
   }
   int64_t swaps() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     return swaps_;
   }
   int64_t rejected() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     return rejected_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable rtrec::Mutex mu_;
   std::shared_ptr<const ModelSnapshot> current_ ABSL_GUARDED_BY(mu_);
   int64_t swaps_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;

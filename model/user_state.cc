@@ -26,7 +26,7 @@ UserState::Shard& UserState::ShardFor(const std::string& user_id) const {
 
 void UserState::Append(const std::string& user_id, int64_t item_index) {
   Shard& shard = ShardFor(user_id);
-  absl::MutexLock lock(&shard.mu);
+  rtrec::MutexLock lock(&shard.mu);
   std::deque<int64_t>& h = shard.histories[user_id];
   h.push_back(item_index);
   while (static_cast<int64_t>(h.size()) > options_.history_length) h.pop_front();
@@ -34,7 +34,7 @@ void UserState::Append(const std::string& user_id, int64_t item_index) {
 
 std::vector<int64_t> UserState::History(const std::string& user_id) const {
   Shard& shard = ShardFor(user_id);
-  absl::MutexLock lock(&shard.mu);
+  rtrec::MutexLock lock(&shard.mu);
   auto it = shard.histories.find(user_id);
   if (it == shard.histories.end()) return {};
   return std::vector<int64_t>(it->second.begin(), it->second.end());
@@ -43,7 +43,7 @@ std::vector<int64_t> UserState::History(const std::string& user_id) const {
 int64_t UserState::num_users() const {
   int64_t n = 0;
   for (int64_t i = 0; i < options_.num_shards; ++i) {
-    absl::MutexLock lock(&shards_[i].mu);
+    rtrec::MutexLock lock(&shards_[i].mu);
     n += static_cast<int64_t>(shards_[i].histories.size());
   }
   return n;

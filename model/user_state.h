@@ -18,7 +18,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "config/options.h"
 
 namespace rtrec::model {
@@ -42,7 +42,7 @@ class UserState {
   explicit UserState(const config::UserStateOptions& options);
 
   struct Shard {
-    mutable absl::Mutex mu;
+    mutable rtrec::Mutex mu;
     absl::flat_hash_map<std::string, std::deque<int64_t>> histories
         ABSL_GUARDED_BY(mu);
   };

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/mutex.h"
 #include "server/metrics_http_server.h"
 
 namespace rtrec::server {
@@ -31,13 +31,13 @@ const char* CodeName(int code) {
 class ScrapeCollectable : public prometheus::Collectable {
  public:
   void SetSource(std::function<std::vector<ScrapedValue>()> source) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     source_ = std::move(source);
   }
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::function<std::vector<ScrapedValue>()> source;
     {
-      absl::MutexLock lock(&mu_);
+      rtrec::MutexLock lock(&mu_);
       source = source_;
     }
     std::vector<prometheus::MetricFamily> out;
@@ -60,7 +60,7 @@ class ScrapeCollectable : public prometheus::Collectable {
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable rtrec::Mutex mu_;
   std::function<std::vector<ScrapedValue>()> source_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -74,7 +74,7 @@ struct ServerMetrics::Impl {
   prometheus::Histogram* batch_size = nullptr;
   prometheus::Histogram* inference_latency = nullptr;
   std::unique_ptr<MetricsHttpServer> http;
-  absl::Mutex mu;  // guards the per-label caches below
+  rtrec::Mutex mu;  // guards the per-label caches below
   std::map<std::pair<std::string, int>, prometheus::Counter*> counters ABSL_GUARDED_BY(mu);
   std::map<std::string, prometheus::Histogram*> latencies ABSL_GUARDED_BY(mu);
 };
@@ -110,7 +110,7 @@ void ServerMetrics::RecordRpc(const std::string& method, int grpc_code, double s
   prometheus::Counter* counter;
   prometheus::Histogram* latency;
   {
-    absl::MutexLock lock(&impl_->mu);
+    rtrec::MutexLock lock(&impl_->mu);
     auto& c = impl_->counters[{method, grpc_code}];
     if (c == nullptr) {
       c = &impl_->rpc_count->Add({{"method", method}, {"code", CodeName(grpc_code)}});

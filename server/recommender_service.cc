@@ -181,7 +181,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(
 
 // ------------------------------------------------------------------- Feedback
 
-absl::StatusOr<bool> RecommenderService::ProcessFeedback(
+absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
     const rtrec::v1::FeedbackRequest& request) {
   if (!ready()) return NotReady();
   if (auto s = CheckId(request.user_id(), "user_id"); !s.ok()) return s;
@@ -207,12 +207,14 @@ absl::StatusOr<bool> RecommenderService::ProcessFeedback(
     return absl::InvalidArgumentError(
         absl::StrCat("item_id: unknown item '", request.item_id(), "'"));
   }
-  bool joined = false;
+  rtrec::v1::FeedbackResponse response;
   if (!request.request_id().empty()) {
-    auto e = components_.impressions->Join(request.request_id(), request.user_id(),
-                                           request.item_id(), request.reward());
-    if (!e.ok()) return e.status();
-    joined = true;
+    auto outcome = components_.impressions->Join(request.request_id(), request.user_id(),
+                                                 request.item_id(), request.reward());
+    if (!outcome.ok()) return outcome.status();
+    response.set_joined(*outcome == learner::JoinOutcome::kJoined);
+    response.set_late(*outcome == learner::JoinOutcome::kLate);
+    response.set_duplicate(*outcome == learner::JoinOutcome::kDuplicate);
   } else {
     learner::Experience e;
     e.source = learner::Experience::Source::kOrganic;
@@ -222,12 +224,14 @@ absl::StatusOr<bool> RecommenderService::ProcessFeedback(
     e.reward = request.reward();
     e.time = request.timestamp_ms() > 0 ? absl::FromUnixMillis(request.timestamp_ms())
                                         : clock_->Now();
-    components_.experiences->Push(std::move(e));
+    // Refused (RESOURCE_EXHAUSTED) before the history changes, so a retry
+    // does not count twice.
+    if (auto s = components_.experiences->TryPush(std::move(e)); !s.ok()) return s;
   }
   if (request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS) {
     components_.users->Append(request.user_id(), *index);
   }
-  return joined;
+  return response;
 }
 
 grpc::ServerUnaryReactor* RecommenderService::Feedback(grpc::CallbackServerContext* context,
@@ -235,9 +239,9 @@ grpc::ServerUnaryReactor* RecommenderService::Feedback(grpc::CallbackServerConte
                                                        rtrec::v1::FeedbackResponse* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time started = clock_->Now();
-  auto joined = ProcessFeedback(*request);
-  if (joined.ok()) response->set_joined(*joined);
-  Finish(reactor, "Feedback", started, joined.status());
+  auto processed = ProcessFeedback(*request);
+  if (processed.ok()) *response = std::move(*processed);
+  Finish(reactor, "Feedback", started, processed.status());
   return reactor;
 }
 
@@ -256,17 +260,20 @@ class RecommenderService::StreamFeedbackReactor
       Finish(grpc::Status::OK);
       return;
     }
-    auto joined = service_->ProcessFeedback(request_);
-    if (joined.ok()) {
+    auto processed = service_->ProcessFeedback(request_);
+    if (processed.ok()) {
       response_->set_accepted(response_->accepted() + 1);
-      if (*joined) response_->set_joined(response_->joined() + 1);
+      if (processed->joined()) response_->set_joined(response_->joined() + 1);
+      if (processed->late()) response_->set_late(response_->late() + 1);
+      if (processed->duplicate()) response_->set_duplicate(response_->duplicate() + 1);
     } else {
+      const absl::Status& joined = processed.status();
       response_->set_rejected(response_->rejected() + 1);
       if (response_->errors_size() < kMaxStreamErrors) {
         auto* e = response_->add_errors();
         e->set_index(index_);
-        e->set_code(static_cast<int>(joined.status().code()));
-        e->set_message(std::string(joined.status().message()));
+        e->set_code(static_cast<int>(joined.code()));
+        e->set_message(std::string(joined.message()));
       }
     }
     ++index_;
@@ -373,10 +380,30 @@ void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
   info->set_impressions_logged(s.logged);
   info->set_impressions_joined(s.joined);
   info->set_impressions_expired(s.expired);
-  info->set_experiences_pending(components_.experiences->size());
+  info->set_feedback_late(s.late);
+  info->set_feedback_duplicate(s.duplicate);
+  const learner::ExperienceBufferStats eb = components_.experiences->stats();
+  info->set_experiences_pending(eb.size);
+  info->set_feedback_refused(eb.refused);
+  info->set_unanswered_dropped(eb.dropped_unanswered);
   if (snapshot) info->set_text_encoder(snapshot->text->description());
-  info->set_temperature(config_.policy.temperature);
-  info->set_epsilon(config_.policy.epsilon);
+  const model::PolicyParams policy = components_.policy->Get();
+  info->set_temperature(policy.temperature);
+  info->set_epsilon(policy.epsilon);
+  if (components_.learner) {
+    const learner::LearnerStats l = components_.learner->stats();
+    info->set_learner_enabled(true);
+    info->set_learner_steps(l.steps);
+    info->set_learner_examples(l.examples);
+    info->set_learner_skipped_steps(l.skipped_steps);
+    info->set_learning_rate(l.learning_rate);
+    info->set_last_loss(l.last_loss);
+    info->set_mean_reward(l.mean_reward);
+    info->set_importance_weight_mean(l.importance_weight_mean);
+    info->set_importance_weight_ess(l.importance_weight_ess);
+    info->set_publishes(l.publishes);
+    info->set_rejected_publishes(l.rejected_publishes);
+  }
 }
 
 grpc::ServerUnaryReactor* RecommenderService::GetModelInfo(

@@ -18,6 +18,8 @@
 #include "common/serial_executor.h"
 #include "config/options.h"
 #include "learner/impression_log.h"
+#include "learner/learner.h"
+#include "model/exploration_policy.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
 #include "model/inference_engine.h"
@@ -38,6 +40,10 @@ struct ServingComponents {
   learner::ExperienceBuffer* experiences = nullptr;
   // Runs UpsertItems encoding and model publishing, one job at a time.
   SerialExecutor* catalog_writer = nullptr;
+  // Exploration parameters in use (the tuner may change them).
+  model::PolicyControl* policy = nullptr;
+  // The online learner; null when learner.enabled is false.
+  learner::Learner* learner = nullptr;
 };
 
 class RecommenderService final : public rtrec::v1::Recommender::CallbackService {
@@ -66,8 +72,8 @@ class RecommenderService final : public rtrec::v1::Recommender::CallbackService 
                                          rtrec::v1::ModelInfo* response) override;
 
   // One feedback event: validates, joins or records it, updates history.
-  // Returns whether it was joined to an impression.
-  absl::StatusOr<bool> ProcessFeedback(const rtrec::v1::FeedbackRequest& request);
+  absl::StatusOr<rtrec::v1::FeedbackResponse> ProcessFeedback(
+      const rtrec::v1::FeedbackRequest& request);
 
   // Fills a ModelInfo from the components.
   void FillModelInfo(rtrec::v1::ModelInfo* info) const;

@@ -9,7 +9,9 @@
 namespace rtrec::server {
 
 RtrecServer::RtrecServer(const config::RtrecConfig& config, Clock* clock)
-    : config_(config), clock_(clock) {}
+    : config_(config),
+      clock_(clock),
+      policy_(model::PolicyParams{config.policy.temperature, config.policy.epsilon}) {}
 
 absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
     const config::RtrecConfig& config, Clock* clock) {
@@ -80,7 +82,8 @@ absl::Status RtrecServer::Load() {
   impressions_ = std::move(*impressions);
 
   model::InferenceEngineOptions engine_options;
-  engine_options.policy = config_.policy;
+  engine_options.policy_seed = config_.policy.seed;
+  engine_options.policy = &policy_;
   engine_options.intra_op_threads = config_.model.intra_op_threads;
   engine_options.batch_observer = [this](int64_t size, double seconds) {
     metrics_.RecordBatch(size, seconds);
@@ -97,6 +100,13 @@ absl::Status RtrecServer::Load() {
   catalog_writer_ = std::make_unique<SerialExecutor>();
   publisher_ = std::make_unique<learner::ModelPublisher>(&models_, catalog_.get(),
                                                          catalog_writer_.get());
+  if (config_.learner.enabled) {
+    auto learner = learner::Learner::Create(config_.learner, &models_, catalog_.get(), &policy_,
+                                            publisher_.get(), clock_);
+    if (!learner.ok()) return learner.status();
+    learner_ = std::move(*learner);
+    learner_->Start(experiences_.get());
+  }
   maintenance_ = std::thread([this] {
     while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       impressions_->ExpireDue();
@@ -111,6 +121,8 @@ absl::Status RtrecServer::Load() {
   c.impressions = impressions_.get();
   c.experiences = experiences_.get();
   c.catalog_writer = catalog_writer_.get();
+  c.policy = &policy_;
+  c.learner = learner_.get();
   service_->SetReady(c);
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
@@ -149,12 +161,45 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
                  true, static_cast<double>(s.expired)});
   out.push_back({"rtrec_experiences_pending", "Experiences waiting for the learner", false,
                  static_cast<double>(experiences_->size())});
-  out.push_back({"rtrec_experiences_dropped_total", "Experiences dropped because the buffer was full",
-                 true, static_cast<double>(experiences_->dropped())});
+  const learner::ExperienceBufferStats eb = experiences_->stats();
+  out.push_back({"rtrec_feedback_refused_total",
+                 "Feedback refused with RESOURCE_EXHAUSTED because the learner was behind", true,
+                 static_cast<double>(eb.refused)});
+  out.push_back({"rtrec_unanswered_examples_dropped_total",
+                 "Default-reward examples dropped because the learner was behind", true,
+                 static_cast<double>(eb.dropped_unanswered)});
+  out.push_back({"rtrec_feedback_late_total", "Feedback for impressions that had closed", true,
+                 static_cast<double>(s.late)});
+  out.push_back({"rtrec_feedback_duplicate_total",
+                 "Repeated feedback for one (request, item), not learned twice", true,
+                 static_cast<double>(s.duplicate)});
+  const model::PolicyParams policy = policy_.Get();
   out.push_back({"rtrec_policy_temperature", "Exploration temperature in use", false,
-                 config_.policy.temperature});
+                 policy.temperature});
   out.push_back({"rtrec_policy_epsilon", "Uniform exploration share in use", false,
-                 config_.policy.epsilon});
+                 policy.epsilon});
+  if (learner_) {
+    const learner::LearnerStats l = learner_->stats();
+    out.push_back({"rtrec_learner_steps_total", "Optimizer steps of the online learner", true,
+                   static_cast<double>(l.steps)});
+    out.push_back({"rtrec_learner_examples_total", "Experiences the learner consumed", true,
+                   static_cast<double>(l.examples)});
+    out.push_back({"rtrec_learner_skipped_steps_total",
+                   "Learner steps skipped for a non-finite loss or gradient", true,
+                   static_cast<double>(l.skipped_steps)});
+    out.push_back({"rtrec_learner_loss", "Loss of the last learner step", false, l.last_loss});
+    out.push_back({"rtrec_learner_mean_reward", "Running mean reward of logged examples", false,
+                   l.mean_reward});
+    out.push_back({"rtrec_learner_importance_weight_mean",
+                   "Mean pi/beta over the last step's logged examples", false,
+                   l.importance_weight_mean});
+    out.push_back({"rtrec_learner_importance_weight_ess",
+                   "Effective sample size (sum w)^2/(n sum w^2) of the last step", false,
+                   l.importance_weight_ess});
+    out.push_back({"rtrec_learner_learning_rate", "Learning rate in use", false, l.learning_rate});
+    out.push_back({"rtrec_learner_publishes_total", "Snapshots the learner published", true,
+                   static_cast<double>(l.publishes)});
+  }
   return out;
 }
 
@@ -169,6 +214,7 @@ void RtrecServer::Shutdown() {
   }
   stop_maintenance_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
+  if (learner_) learner_->Stop();
   batcher_.reset();  // answers anything still queued
   publisher_.reset();
   catalog_writer_.reset();  // finishes queued upserts and publishes

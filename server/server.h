@@ -17,11 +17,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "config/options.h"
 #include "common/serial_executor.h"
 #include "learner/impression_log.h"
+#include "learner/learner.h"
 #include "learner/model_publisher.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
@@ -50,6 +51,10 @@ class RtrecServer {
   model::ModelStore* model_store() { return &models_; }
   // Where a learner hands new snapshots (REQUIRES: Load() succeeded).
   learner::ModelPublisher* publisher() { return publisher_.get(); }
+  // The online learner; null when learner.enabled is false or before Load().
+  learner::Learner* learner() { return learner_.get(); }
+  // Exploration parameters serving uses now.
+  model::PolicyControl* policy() { return &policy_; }
   RecommenderService* service() { return service_.get(); }
   ServerMetrics* metrics() { return &metrics_; }
 
@@ -67,6 +72,7 @@ class RtrecServer {
 
   // Components, in construction order (destroyed in reverse).
   model::ModelStore models_;
+  model::PolicyControl policy_;
   std::unique_ptr<model::Catalog> catalog_;
   std::unique_ptr<model::UserState> users_;
   std::unique_ptr<learner::ExperienceBuffer> experiences_;
@@ -75,8 +81,9 @@ class RtrecServer {
   std::unique_ptr<model::DynamicBatcher> batcher_;
   std::unique_ptr<SerialExecutor> catalog_writer_;
   std::unique_ptr<learner::ModelPublisher> publisher_;
+  std::unique_ptr<learner::Learner> learner_;
 
-  absl::Notification stop_maintenance_;
+  rtrec::Notification stop_maintenance_;
   std::thread maintenance_;
   bool shut_down_ = false;
 };

@@ -73,6 +73,25 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->impressions.reward_wait_ms, builtin->impressions.reward_wait_ms);
   EXPECT_EQ(file->impressions.default_reward, builtin->impressions.default_reward);
   EXPECT_EQ(file->impressions.experience_capacity, builtin->impressions.experience_capacity);
+  EXPECT_EQ(file->impressions.feedback_aggregation, builtin->impressions.feedback_aggregation);
+  EXPECT_EQ(file->impressions.late_feedback_memory, builtin->impressions.late_feedback_memory);
+  const auto& fl = file->learner;
+  const auto& bl = builtin->learner;
+  EXPECT_EQ(fl.enabled, bl.enabled);
+  EXPECT_EQ(fl.batch_size, bl.batch_size);
+  EXPECT_EQ(fl.max_batch_wait_ms, bl.max_batch_wait_ms);
+  EXPECT_EQ(fl.learning_rate, bl.learning_rate);
+  EXPECT_EQ(fl.grad_clip_norm, bl.grad_clip_norm);
+  EXPECT_EQ(fl.importance_weight_cap, bl.importance_weight_cap);
+  EXPECT_EQ(fl.baseline_decay, bl.baseline_decay);
+  EXPECT_EQ(fl.next_item_loss_weight, bl.next_item_loss_weight);
+  EXPECT_EQ(fl.next_item_negatives, bl.next_item_negatives);
+  EXPECT_EQ(fl.publish_every, bl.publish_every);
+  EXPECT_EQ(fl.publish_interval_ms, bl.publish_interval_ms);
+  EXPECT_EQ(fl.guard_window, bl.guard_window);
+  EXPECT_EQ(fl.guard_min_examples, bl.guard_min_examples);
+  EXPECT_EQ(fl.guard_margin, bl.guard_margin);
+  EXPECT_EQ(fl.seed, bl.seed);
 }
 
 TEST(OptionsTest, ParsesValuesAndResolvesRelativePaths) {
@@ -130,6 +149,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"users:\n  history_length: [1, 2]\n", "'users.history_length'"},
         BadConfig{"server: 5\n", "'server': must be a mapping"},
         BadConfig{"impressions:\n  reward_wait_ms: 0\n", "'impressions.reward_wait_ms'"},
+        BadConfig{"impressions:\n  feedback_aggregation: max\n",
+                  "'impressions.feedback_aggregation'"},
+        BadConfig{"learner:\n  learning_rate: 0\n", "'learner.learning_rate'"},
+        BadConfig{"learner:\n  publish_every: 0\n", "'learner.publish_every'"},
+        BadConfig{"learner:\n  batchsize: 8\n", "'learner.batchsize'"},
         BadConfig{"server:\n  listen_address: \"\"\n", "'server.listen_address'"},
         BadConfig{"batcher: {max_batch_size: 4\n", "not valid YAML"}));
 

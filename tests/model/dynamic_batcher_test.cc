@@ -3,8 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -15,7 +14,7 @@ namespace {
 // How a task was answered; outlives the task, which the batcher may destroy.
 struct Outcome {
   absl::Status failed_with;
-  absl::Notification failed;
+  rtrec::Notification failed;
 };
 
 class TestTask : public BatchTask {
@@ -112,24 +111,24 @@ TEST(BatchQueueTest, FullQueueRefusesAndLeavesTaskWithCaller) {
 class Recorder {
  public:
   void Add(TaskBatch batch) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     sizes_.push_back(static_cast<int>(batch.size()));
     for (auto& t : batch) done_.push_back(std::move(t));
   }
   void AwaitTasks(size_t n) {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     wanted_ = n;
     mu_.Await(absl::Condition(
         +[](Recorder* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu_) { return r->done_.size() >= r->wanted_; },
         this));
   }
   std::vector<int> sizes() {
-    absl::MutexLock lock(&mu_);
+    rtrec::MutexLock lock(&mu_);
     return sizes_;
   }
 
  private:
-  absl::Mutex mu_;
+  rtrec::Mutex mu_;
   std::vector<int> sizes_;
   std::vector<std::unique_ptr<BatchTask>> done_;
   size_t wanted_ = 0;
@@ -190,18 +189,18 @@ TEST(DynamicBatcherTest, ExpiredRequestIsAnsweredDeadlineExceededAndNotComputed)
 
 TEST(DynamicBatcherTest, FullQueueAnswersResourceExhausted) {
   FakeClock clock;
-  absl::Notification started, release;
+  rtrec::Notification started, release;
   config::BatcherOptions o;
   o.max_batch_size = 1;
   o.max_queue_delay_us = 0;
   o.max_queue_size = 2;
   o.num_threads = 1;
   std::vector<std::unique_ptr<BatchTask>> done;
-  absl::Mutex done_mu;
+  rtrec::Mutex done_mu;
   auto b = DynamicBatcher::Create(o, [&](TaskBatch batch) {
     if (!started.HasBeenNotified()) started.Notify();
     release.WaitForNotification();
-    absl::MutexLock lock(&done_mu);
+    rtrec::MutexLock lock(&done_mu);
     for (auto& t : batch) done.push_back(std::move(t));
   }, &clock);
   ASSERT_TRUE(b.ok());

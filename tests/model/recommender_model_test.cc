@@ -3,7 +3,7 @@
 #include <memory>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
+#include "common/mutex.h"
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -176,9 +176,13 @@ TEST_F(InferenceEngineTest, OneBatchAnswersEveryTaskAndLogsEverySlate) {
   EXPECT_EQ(log_->stats().logged, 3);
   EXPECT_EQ(observed_, 3);
   // Feedback on a returned item joins with the propensity that was returned.
-  auto e = log_->Join(results[0]->request_id, "u0", results[0]->items[2].item_id, 1.0);
-  ASSERT_TRUE(e.ok());
-  EXPECT_DOUBLE_EQ(e->propensity, results[0]->items[2].propensity);
+  auto joined = log_->Join(results[0]->request_id, "u0", results[0]->items[2].item_id, 1.0);
+  ASSERT_TRUE(joined.ok());
+  auto learned = buffer_.PopBatch(10);
+  ASSERT_EQ(learned.size(), 1u);
+  EXPECT_DOUBLE_EQ(learned[0].propensity, results[0]->items[2].propensity);
+  EXPECT_TRUE(learned[0].excluded_context);
+  EXPECT_TRUE(learned[0].candidates.empty());
 }
 
 TEST_F(InferenceEngineTest, SwappedSnapshotServesTheNextBatch) {

@@ -27,6 +27,9 @@ inline config::RtrecConfig LoopbackConfig() {
   out.text_tower.max_seq_length = 32;
   out.model.embedding_dim = 32;
   out.catalog.max_items = 1000;
+  // Tests that count experiences or drive weight swaps themselves turn the
+  // learner on where they need it.
+  out.learner.enabled = false;
   return out;
 }
 

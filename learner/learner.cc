@@ -1,0 +1,517 @@
+#include "learner/learner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <limits>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/mutex.h"
+#include "model/recommender_model.h"
+#include "model/text_embedder_impl.h"
+
+namespace rtrec::learner {
+namespace {
+
+bool IsLogged(const Experience& e) {
+  return e.source != Experience::Source::kOrganic && e.selection_probability > 0;
+}
+
+// Scores of a batch of experiences under one model: log π(a|s) per example
+// (as the serving policy computes π), the user states and the item table.
+struct PolicyForward {
+  torch::Tensor log_pi;  // [B]
+  torch::Tensor users;   // [B, D]
+  torch::Tensor items;   // [N, D]
+};
+
+PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
+                            const std::vector<const Experience*>& batch,
+                            const torch::Tensor& item_text, const model::TextEmbedder& text,
+                            const model::PolicyParams& params) {
+  const torch::Device device = item_text.device();
+  const int64_t n = item_text.size(0);
+  const int64_t b = static_cast<int64_t>(batch.size());
+  PolicyForward out;
+  out.items = m.ItemEmbeddings(item_text, torch::arange(n, torch::TensorOptions(torch::kInt64).device(device)));
+  const int64_t max_history = m.options().max_history;
+  std::vector<torch::Tensor> histories;
+  std::vector<bool> has_query(b, false);
+  std::vector<std::string> queries;
+  std::vector<int64_t> query_rows;
+  std::vector<uint8_t> valid(static_cast<size_t>(b * n), 1);
+  std::vector<int64_t> actions(b);
+  std::vector<float> num_valid(b);
+  for (int64_t r = 0; r < b; ++r) {
+    const Experience& e = *batch[r];
+    std::vector<int64_t> ctx;
+    for (int64_t idx : e.context) {
+      if (idx >= 0 && idx < n) ctx.push_back(idx);
+    }
+    if (static_cast<int64_t>(ctx.size()) > max_history) {
+      ctx.erase(ctx.begin(), ctx.end() - max_history);
+    }
+    histories.push_back(out.items.index_select(0, torch::tensor(ctx, torch::kInt64).to(device)));
+    if (!e.query.empty()) {
+      has_query[r] = true;
+      queries.push_back(e.query);
+      query_rows.push_back(r);
+    }
+    uint8_t* row = valid.data() + r * n;
+    if (!e.candidates.empty()) {
+      std::fill(row, row + n, 0);
+      for (int64_t idx : e.candidates) {
+        if (idx >= 0 && idx < n) row[idx] = 1;
+      }
+    }
+    if (e.excluded_context) {
+      for (int64_t idx : e.context) {
+        if (idx >= 0 && idx < n) row[idx] = 0;
+      }
+    }
+    row[e.item_index] = 1;  // what was shown was a candidate
+    actions[r] = e.item_index;
+    num_valid[r] = static_cast<float>(std::count(row, row + n, uint8_t{1}));
+  }
+  torch::Tensor query_text;
+  if (!queries.empty()) {
+    torch::Tensor encoded;
+    {
+      torch::NoGradGuard no_grad;
+      encoded = text.impl()->EncodeBatch(queries);
+    }
+    query_text = torch::zeros({b, encoded.size(1)}, encoded.options());
+    query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(device), encoded);
+  }
+  out.users = m.UserStates(histories, query_text, has_query);
+  torch::Tensor logits = torch::matmul(out.users, out.items.t()) / params.temperature;  // [B, N]
+  torch::Tensor mask = torch::from_blob(valid.data(), {b, n}, torch::kUInt8).to(device).to(torch::kBool);
+  logits = logits.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+  torch::Tensor log_soft = torch::log_softmax(logits, 1);
+  torch::Tensor a = torch::tensor(actions, torch::kInt64).to(device).unsqueeze(1);
+  torch::Tensor lp = log_soft.gather(1, a).squeeze(1);
+  if (params.epsilon > 0) {
+    torch::Tensor nv = torch::tensor(num_valid, torch::kFloat32).to(device);
+    out.log_pi = torch::log((1.0 - params.epsilon) * torch::exp(lp) + params.epsilon / nv);
+  } else {
+    out.log_pi = lp;
+  }
+  return out;
+}
+
+std::vector<double> ToVector(const torch::Tensor& t) {
+  torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+
+}  // namespace
+
+double SelfNormalizedIps(const std::vector<double>& new_probabilities,
+                         const std::vector<double>& logged_probabilities,
+                         const std::vector<double>& rewards) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < new_probabilities.size(); ++i) {
+    const double w = new_probabilities[i] / logged_probabilities[i];
+    num += w * rewards[i];
+    den += w;
+  }
+  return den > 0 ? num / den : 0.0;
+}
+
+struct Learner::Impl {
+  config::LearnerOptions options;
+  model::ModelStore* store = nullptr;
+  model::Catalog* catalog = nullptr;
+  model::PolicyControl* policy = nullptr;
+  ModelPublisher* publisher = nullptr;
+  Clock* clock = nullptr;
+
+  std::shared_ptr<model::ModelWeights> weights;
+  std::unique_ptr<torch::optim::Adam> optimizer;
+  std::atomic<double> learning_rate{0.001};
+  std::mt19937_64 rng;
+  bool baseline_set = false;
+  double baseline = 0;
+
+  // Item text of the catalog, [N, Ht] on the model's device.
+  int64_t text_catalog_version = -1;
+  torch::Tensor item_text;
+  // Positive events per item (+1), the proposal Q of the next-item loss.
+  std::vector<double> item_counts;
+  double item_count_total = 0;
+  // Recent logged examples, for the publish guard.
+  std::deque<Experience> window;
+  int64_t steps_since_publish = 0;
+  absl::Time last_publish;
+
+  std::function<void(model::ModelWeights&)> after_backward;
+
+  mutable rtrec::Mutex stats_mu;
+  LearnerStats stats ABSL_GUARDED_BY(stats_mu);
+
+  std::thread thread;
+  rtrec::Notification stop;
+  ExperienceBuffer* buffer = nullptr;
+
+  void ResetOptimizer() {
+    optimizer = std::make_unique<torch::optim::Adam>(
+        weights->model->parameters(), torch::optim::AdamOptions(learning_rate.load()));
+  }
+
+  // Refreshes item_text (and item_counts) when the catalog changed.
+  std::shared_ptr<const model::CatalogSnapshot> RefreshItemText() {
+    auto snap = catalog->Snapshot();
+    if (snap->version() != text_catalog_version) {
+      const int64_t n = snap->size();
+      const int64_t dim = snap->text_dim();
+      torch::Tensor t = torch::empty({n, dim}, torch::kFloat32);
+      float* p = t.data_ptr<float>();
+      for (int64_t i = 0; i < n; ++i) {
+        const auto& e = snap->item(i).text_embedding;
+        std::copy(e.begin(), e.end(), p + i * dim);
+      }
+      item_text = t.to(weights->device);
+      text_catalog_version = snap->version();
+      while (static_cast<int64_t>(item_counts.size()) < n) {
+        item_counts.push_back(1.0);
+        item_count_total += 1.0;
+      }
+    }
+    return snap;
+  }
+
+  // π(a|s) of `examples` under `m` (no gradient), in chunks.
+  std::vector<double> Probabilities(model::RecommenderModelImpl& m,
+                                    const std::vector<const Experience*>& examples,
+                                    const model::TextEmbedder& text,
+                                    const model::PolicyParams& params) {
+    torch::NoGradGuard no_grad;
+    std::vector<double> out;
+    constexpr size_t kChunk = 256;
+    for (size_t begin = 0; begin < examples.size(); begin += kChunk) {
+      std::vector<const Experience*> chunk(
+          examples.begin() + begin, examples.begin() + std::min(examples.size(), begin + kChunk));
+      auto f = ForwardPolicy(m, chunk, item_text, text, params);
+      for (double lp : ToVector(f.log_pi)) out.push_back(std::exp(lp));
+    }
+    return out;
+  }
+
+  void RollBack(const model::ModelSnapshot& serving) {
+    torch::NoGradGuard no_grad;
+    auto src = serving.weights->model->named_parameters();
+    for (auto& p : weights->model->named_parameters()) p.value().copy_(src[p.key()]);
+    auto src_buffers = serving.weights->model->named_buffers();
+    for (auto& b : weights->model->named_buffers()) b.value().copy_(src_buffers[b.key()]);
+    ResetOptimizer();
+  }
+
+  void Reject(const model::ModelSnapshot& serving, PublishDecision* d) {
+    store->RecordRejected();
+    RollBack(serving);
+    rtrec::MutexLock lock(&stats_mu);
+    ++stats.rejected_publishes;
+    stats.last_rejection = d->reason;
+  }
+};
+
+Learner::Learner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Learner::~Learner() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Learner>> Learner::Create(
+    const config::LearnerOptions& options, model::ModelStore* store, model::Catalog* catalog,
+    model::PolicyControl* policy, ModelPublisher* publisher, Clock* clock) {
+  if (store == nullptr || catalog == nullptr || policy == nullptr || clock == nullptr) {
+    return absl::InvalidArgumentError("Learner needs a model store, a catalog, a policy and a clock");
+  }
+  auto serving = store->Current();
+  if (!serving) return absl::FailedPreconditionError("Learner: no model is serving yet");
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->store = store;
+  impl->catalog = catalog;
+  impl->policy = policy;
+  impl->publisher = publisher;
+  impl->clock = clock;
+  impl->rng.seed(static_cast<uint64_t>(options.seed));
+  impl->learning_rate.store(options.learning_rate);
+  try {
+    torch::manual_seed(static_cast<uint64_t>(options.seed));
+    impl->weights = model::CloneSnapshot(*serving, serving->version)->weights;
+    impl->weights->model->train();
+    impl->ResetOptimizer();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("learner: cannot copy the model: ", e.what_without_backtrace()));
+  }
+  impl->last_publish = clock->Now();
+  {
+    rtrec::MutexLock lock(&impl->stats_mu);
+    impl->stats.learning_rate = options.learning_rate;
+    impl->stats.last_published_version = serving->version;
+  }
+  return std::unique_ptr<Learner>(new Learner(std::move(impl)));
+}
+
+absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) {
+  Impl& s = *impl_;
+  StepResult result;
+  auto serving = s.store->Current();
+  auto catalog = s.RefreshItemText();
+  const int64_t n = catalog->size();
+  std::vector<const Experience*> used;
+  std::vector<int64_t> pg_rows, next_rows;
+  for (const auto& e : batch) {
+    if (e.item_index < 0 || e.item_index >= n) continue;
+    const bool logged = IsLogged(e);
+    const bool positive = e.reward > 0;
+    if (!logged && !positive) continue;
+    const int64_t row = static_cast<int64_t>(used.size());
+    used.push_back(&e);
+    if (logged) pg_rows.push_back(row);
+    if (positive && s.options.next_item_loss_weight > 0) next_rows.push_back(row);
+  }
+  {
+    rtrec::MutexLock lock(&s.stats_mu);
+    s.stats.examples += static_cast<int64_t>(batch.size());
+  }
+  if (pg_rows.empty() && next_rows.empty()) return result;
+  result.policy_examples = static_cast<int64_t>(pg_rows.size());
+  result.next_item_examples = static_cast<int64_t>(next_rows.size());
+  const model::PolicyParams params = s.policy->Get();
+  const torch::Device device = s.weights->device;
+  double iw_mean = 0, iw_ess = 0;
+  double loss_value = 0;
+  try {
+    model::RecommenderModelImpl& m = *s.weights->model;
+    m.train();
+    for (auto& group : s.optimizer->param_groups()) {
+      static_cast<torch::optim::AdamOptions&>(group.options()).lr(s.learning_rate.load());
+    }
+    s.optimizer->zero_grad();
+    PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params);
+    torch::Tensor loss = torch::zeros({}, f.log_pi.options());
+    if (!pg_rows.empty()) {
+      const int64_t p = static_cast<int64_t>(pg_rows.size());
+      std::vector<float> beta(p), reward(p), slate(p);
+      for (int64_t i = 0; i < p; ++i) {
+        const Experience& e = *used[pg_rows[i]];
+        beta[i] = static_cast<float>(e.selection_probability);
+        reward[i] = static_cast<float>(e.reward);
+        slate[i] = static_cast<float>(std::max<int64_t>(1, e.slate_size));
+      }
+      if (!s.baseline_set) {
+        s.baseline = reward[0];
+        s.baseline_set = true;
+      }
+      auto rows = torch::tensor(pg_rows, torch::kInt64).to(device);
+      torch::Tensor log_pi = f.log_pi.index_select(0, rows);
+      torch::Tensor pi = log_pi.detach().exp();
+      torch::Tensor ratio = pi / torch::tensor(beta).to(device);
+      torch::Tensor w = ratio.clamp_max(s.options.importance_weight_cap);
+      torch::Tensor k = torch::tensor(slate).to(device);
+      torch::Tensor lambda = k * torch::pow(1.0 - pi, k - 1.0);
+      torch::Tensor advantage = torch::tensor(reward).to(device) - s.baseline;
+      loss = loss - (w * lambda * advantage * log_pi).mean();
+      const double sum_w = ratio.sum().item<double>();
+      const double sum_w2 = (ratio * ratio).sum().item<double>();
+      iw_mean = sum_w / p;
+      iw_ess = sum_w2 > 0 ? sum_w * sum_w / (p * sum_w2) : 0.0;
+    }
+    if (!next_rows.empty()) {
+      // Sampled softmax with log-Q correction; Q ∝ positive events per item.
+      const int64_t q = static_cast<int64_t>(next_rows.size());
+      const int64_t negatives = s.options.next_item_negatives;
+      std::discrete_distribution<int64_t> proposal(s.item_counts.begin(),
+                                                   s.item_counts.begin() + n);
+      std::vector<int64_t> neg(static_cast<size_t>(q * negatives));
+      for (auto& j : neg) j = proposal(s.rng);
+      std::vector<int64_t> pos(q);
+      for (int64_t i = 0; i < q; ++i) pos[i] = used[next_rows[i]]->item_index;
+      std::vector<float> log_q(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) log_q[i] = static_cast<float>(std::log(s.item_counts[i] / s.item_count_total));
+      torch::Tensor log_q_t = torch::tensor(log_q).to(device);
+      torch::Tensor pos_t = torch::tensor(pos, torch::kInt64).to(device);
+      torch::Tensor neg_t = torch::tensor(neg, torch::kInt64).to(device).view({q, negatives});
+      torch::Tensor u = f.users.index_select(0, torch::tensor(next_rows, torch::kInt64).to(device));
+      torch::Tensor pos_logit = (u * f.items.index_select(0, pos_t)).sum(1) - log_q_t.index_select(0, pos_t);
+      torch::Tensor neg_emb = f.items.index_select(0, neg_t.view({-1})).view({q, negatives, -1});
+      torch::Tensor neg_logit = torch::bmm(neg_emb, u.unsqueeze(2)).squeeze(2) -
+                                log_q_t.index_select(0, neg_t.view({-1})).view({q, negatives});
+      // A sampled negative that is the positive itself is not a negative.
+      neg_logit = neg_logit.masked_fill(neg_t == pos_t.unsqueeze(1),
+                                        -std::numeric_limits<float>::infinity());
+      torch::Tensor logits = torch::cat({pos_logit.unsqueeze(1), neg_logit}, 1);
+      torch::Tensor next_loss = -torch::log_softmax(logits, 1).select(1, 0).mean();
+      loss = loss + s.options.next_item_loss_weight * next_loss;
+    }
+    loss_value = loss.item<double>();
+    loss.backward();
+    if (s.after_backward) s.after_backward(*s.weights);
+    const double norm = torch::nn::utils::clip_grad_norm_(m.parameters(), s.options.grad_clip_norm);
+    if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
+      s.optimizer->zero_grad();
+      rtrec::MutexLock lock(&s.stats_mu);
+      ++s.stats.skipped_steps;
+      return result;
+    }
+    s.optimizer->step();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("learner step failed: ", e.what_without_backtrace()));
+  }
+  // Bookkeeping after a good step.
+  for (int64_t row : pg_rows) {
+    const Experience& e = *used[row];
+    s.baseline = s.options.baseline_decay * s.baseline + (1 - s.options.baseline_decay) * e.reward;
+    s.window.push_back(e);
+    while (static_cast<int64_t>(s.window.size()) > s.options.guard_window) s.window.pop_front();
+  }
+  for (int64_t row : next_rows) {
+    s.item_counts[used[row]->item_index] += 1.0;
+    s.item_count_total += 1.0;
+  }
+  ++s.steps_since_publish;
+  result.stepped = true;
+  result.loss = loss_value;
+  rtrec::MutexLock lock(&s.stats_mu);
+  ++s.stats.steps;
+  s.stats.last_loss = loss_value;
+  s.stats.mean_reward = s.baseline;
+  if (!pg_rows.empty()) {
+    s.stats.importance_weight_mean = iw_mean;
+    s.stats.importance_weight_ess = iw_ess;
+  }
+  return result;
+}
+
+PublishDecision Learner::MaybePublish() {
+  Impl& s = *impl_;
+  const bool by_steps = s.steps_since_publish >= s.options.publish_every;
+  const bool by_time = s.options.publish_interval_ms > 0 && s.steps_since_publish > 0 &&
+                       s.clock->Now() - s.last_publish >= absl::Milliseconds(s.options.publish_interval_ms);
+  if (!by_steps && !by_time) return PublishDecision{};
+  return PublishNow();
+}
+
+PublishDecision Learner::PublishNow() {
+  Impl& s = *impl_;
+  PublishDecision d;
+  d.attempted = true;
+  s.steps_since_publish = 0;
+  s.last_publish = s.clock->Now();
+  auto serving = s.store->Current();
+  d.version = serving->version + 1;
+  std::shared_ptr<model::ModelSnapshot> candidate;
+  try {
+    model::ModelSnapshot mine;
+    mine.version = serving->version;
+    mine.device = serving->device;
+    mine.weights = s.weights;
+    mine.text = serving->text;
+    candidate = model::CloneSnapshot(mine, d.version);
+    torch::NoGradGuard no_grad;
+    for (const auto& p : candidate->weights->model->named_parameters()) {
+      if (!torch::isfinite(p.value()).all().item<bool>()) {
+        d.reason = absl::StrCat("parameter ", p.key(), " is not finite");
+        break;
+      }
+    }
+    if (d.reason.empty() && static_cast<int64_t>(s.window.size()) >= s.options.guard_min_examples &&
+        !s.window.empty()) {
+      s.RefreshItemText();
+      std::vector<const Experience*> examples;
+      std::vector<double> beta, reward;
+      for (const auto& e : s.window) {
+        if (e.item_index >= s.item_text.size(0)) continue;
+        examples.push_back(&e);
+        beta.push_back(e.selection_probability);
+        reward.push_back(e.reward);
+      }
+      const model::PolicyParams params = s.policy->Get();
+      d.candidate_estimate = SelfNormalizedIps(
+          s.Probabilities(*candidate->weights->model, examples, *serving->text, params), beta, reward);
+      d.serving_estimate = SelfNormalizedIps(
+          s.Probabilities(*serving->weights->model, examples, *serving->text, params), beta, reward);
+      d.estimated = true;
+      if (d.candidate_estimate < d.serving_estimate - s.options.guard_margin) {
+        d.reason = absl::StrFormat(
+            "self-normalised IPS estimate %.4f is below the serving snapshot's %.4f by more than "
+            "learner.guard_margin = %g", d.candidate_estimate, d.serving_estimate,
+            s.options.guard_margin);
+      }
+    }
+  } catch (const c10::Error& e) {
+    d.reason = absl::StrCat("checking the snapshot failed: ", e.what_without_backtrace());
+  }
+  if (!d.reason.empty()) {
+    s.Reject(*serving, &d);
+    return d;
+  }
+  absl::Status published = s.publisher ? s.publisher->Publish(candidate)
+                                       : (s.store->Publish(candidate), absl::OkStatus());
+  if (!published.ok()) {
+    d.reason = std::string(published.message());
+    rtrec::MutexLock lock(&s.stats_mu);
+    ++s.stats.rejected_publishes;
+    s.stats.last_rejection = d.reason;
+    return d;
+  }
+  d.published = true;
+  rtrec::MutexLock lock(&s.stats_mu);
+  ++s.stats.publishes;
+  s.stats.last_published_version = d.version;
+  return d;
+}
+
+void Learner::Start(ExperienceBuffer* buffer) {
+  Impl& s = *impl_;
+  s.buffer = buffer;
+  s.thread = std::thread([this] {
+    Impl& s = *impl_;
+    while (!s.stop.HasBeenNotified()) {
+      auto batch = s.buffer->WaitAndPopBatch(s.options.batch_size, absl::Milliseconds(100),
+                                             absl::Milliseconds(s.options.max_batch_wait_ms));
+      if (!batch.empty()) {
+        auto step = Train(batch);
+        if (!step.ok()) std::fprintf(stderr, "rtrec learner: %s\n", step.status().ToString().c_str());
+      }
+      MaybePublish();
+    }
+  });
+}
+
+void Learner::Stop() {
+  Impl& s = *impl_;
+  if (!s.thread.joinable()) return;
+  s.stop.Notify();
+  if (s.buffer) s.buffer->Close();
+  s.thread.join();
+}
+
+void Learner::SetLearningRate(double learning_rate) {
+  impl_->learning_rate.store(learning_rate);
+  rtrec::MutexLock lock(&impl_->stats_mu);
+  impl_->stats.learning_rate = learning_rate;
+}
+
+double Learner::learning_rate() const { return impl_->learning_rate.load(); }
+
+LearnerStats Learner::stats() const {
+  rtrec::MutexLock lock(&impl_->stats_mu);
+  return impl_->stats;
+}
+
+void Learner::SetAfterBackwardHookForTesting(std::function<void(model::ModelWeights&)> hook) {
+  impl_->after_backward = std::move(hook);
+}
+
+model::ModelWeights& Learner::TrainableWeightsForTesting() { return *impl_->weights; }
+
+}  // namespace rtrec::learner

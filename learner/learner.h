@@ -1,0 +1,137 @@
+// The online learner: one thread, its own trainable copy of the model, fed by
+// the ExperienceBuffer; it publishes checked snapshots into serving.
+//
+// Loss per step (DESIGN §5), over a batch of experiences:
+//   policy term, for logged examples (joined or unanswered, β known):
+//     −min(π/β, c) · K(1−π)^(K−1) · (r − b) · log π(a|s)
+//   with π = (1−ε)·softmax(s/τ) + ε/n over the request's candidates (τ, ε as
+//   served now), β the logged single-draw probability, K the slate size,
+//   weights without gradient, b a running mean of rewards, c
+//   learner.importance_weight_cap (Chen et al., WSDM 2019, top-K correction);
+//   next-item term, for positive events (organic ones too): sampled softmax
+//   over the catalog with learner.next_item_negatives negatives drawn in
+//   proportion to item popularity, logits corrected by −log Q (Yi et al.,
+//   RecSys 2019), weighted by learner.next_item_loss_weight.
+// Adam with global-norm clipping; a step whose loss or gradient is not finite
+// is skipped and counted. The learning rate can be changed at any time.
+//
+// Publishing: every learner.publish_every steps (or publish_interval_ms) the
+// parameters are cloned into a new immutable snapshot and checked: every
+// parameter finite, and its self-normalised IPS estimate on the last
+// guard_window logged examples not below the serving snapshot's by more than
+// guard_margin. A passing snapshot is published (version = serving + 1) with
+// one pointer swap; a failing one is counted and the learner rolls back to
+// the serving weights and restarts its optimizer.
+//
+// The text tower is not trained here (queries are encoded by the serving
+// snapshot's tower, without gradient).
+//
+// Thread safety: Train, MaybePublish and PublishNow are called by one thread
+// at a time (the learner thread once Start() ran). SetLearningRate, stats()
+// and Stop() may be called from any thread.
+#ifndef RTREC_LEARNER_LEARNER_H_
+#define RTREC_LEARNER_LEARNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "config/options.h"
+#include "learner/impression_log.h"
+#include "learner/model_publisher.h"
+#include "model/catalog.h"
+#include "model/exploration_policy.h"
+#include "model/model_store.h"
+
+namespace rtrec::learner {
+
+struct LearnerStats {
+  int64_t steps = 0;
+  // Experiences consumed (every source).
+  int64_t examples = 0;
+  // Steps skipped because the loss or a gradient was not finite.
+  int64_t skipped_steps = 0;
+  int64_t publishes = 0;
+  int64_t rejected_publishes = 0;
+  int64_t last_published_version = 0;
+  double last_loss = 0;
+  // Running mean reward of logged examples: the baseline b.
+  double mean_reward = 0;
+  // Of the last step's logged examples: mean π/β and (Σw)²/(n·Σw²).
+  double importance_weight_mean = 0;
+  double importance_weight_ess = 0;
+  double learning_rate = 0;
+  // Why the last snapshot was refused ("" if none was).
+  std::string last_rejection;
+};
+
+struct StepResult {
+  // False when the batch had nothing to learn from or the step was skipped.
+  bool stepped = false;
+  double loss = 0;
+  int64_t policy_examples = 0;
+  int64_t next_item_examples = 0;
+};
+
+struct PublishDecision {
+  bool attempted = false;
+  bool published = false;
+  int64_t version = 0;
+  // Self-normalised IPS estimates on the guard window (when it was checked).
+  bool estimated = false;
+  double candidate_estimate = 0;
+  double serving_estimate = 0;
+  std::string reason;  // why it was rejected
+};
+
+// Self-normalised IPS: Σ w·r / Σ w with w = π_new/β. 0 when Σ w is 0.
+double SelfNormalizedIps(const std::vector<double>& new_probabilities,
+                         const std::vector<double>& logged_probabilities,
+                         const std::vector<double>& rewards);
+
+class Learner {
+ public:
+  // Copies the serving snapshot's weights as its trainable model.
+  // REQUIRES: every pointer outlives the learner; `store` serves a snapshot.
+  // `publisher` may be null: snapshots then go straight to `store`.
+  static absl::StatusOr<std::unique_ptr<Learner>> Create(
+      const config::LearnerOptions& options, model::ModelStore* store,
+      model::Catalog* catalog, model::PolicyControl* policy, ModelPublisher* publisher,
+      Clock* clock);
+  ~Learner();
+
+  // One optimizer step on `batch`.
+  absl::StatusOr<StepResult> Train(const std::vector<Experience>& batch);
+  // Checks and publishes when publish_every steps ran or publish_interval_ms
+  // passed since the last publish (with at least one step).
+  PublishDecision MaybePublish();
+  // Checks and publishes now.
+  PublishDecision PublishNow();
+
+  // Runs the learner thread: waits for experiences, trains, publishes.
+  void Start(ExperienceBuffer* buffer);
+  // Stops and joins the thread (experiences left in the buffer stay there).
+  void Stop();
+
+  void SetLearningRate(double learning_rate);
+  double learning_rate() const;
+  LearnerStats stats() const;
+
+  // Test seams: runs after every backward pass, before clipping; and the
+  // trainable weights themselves.
+  void SetAfterBackwardHookForTesting(std::function<void(model::ModelWeights&)> hook);
+  model::ModelWeights& TrainableWeightsForTesting();
+
+ private:
+  struct Impl;
+  explicit Learner(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rtrec::learner
+
+#endif  // RTREC_LEARNER_LEARNER_H_
