@@ -174,8 +174,8 @@ struct LearnerOptions {
   double importance_weight_cap = 10.0;
   // Decay of the running reward baseline b, per example. Default: 0.995.
   double baseline_decay = 0.995;
-  // Weight of the auxiliary next-item loss on positive events. Default: 0.5.
-  double next_item_loss_weight = 0.5;
+  // Weight of the auxiliary next-item loss on positive events. Default: 1.0.
+  double next_item_loss_weight = 1.0;
   // Sampled negatives per positive event in the next-item loss. Default: 64.
   int64_t next_item_negatives = 64;
   // Publish a snapshot every this many steps... Default: 50.

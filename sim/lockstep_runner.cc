@@ -1,0 +1,129 @@
+#include "sim/lockstep_runner.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace rtrec::sim {
+
+LockstepRunner::LockstepRunner(const LockstepOptions& options, SyntheticWorld* world)
+    : options_(options),
+      world_(world),
+      rng_(options.seed),
+      policy_(model::PolicyParams{options.config.policy.temperature, options.config.policy.epsilon}),
+      buffer_(options.config.impressions.experience_capacity) {}
+
+LockstepRunner::~LockstepRunner() = default;
+
+absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
+    const LockstepOptions& options, SyntheticWorld* world) {
+  std::unique_ptr<LockstepRunner> r(new LockstepRunner(options, world));
+  const config::RtrecConfig& c = options.config;
+  model::ConfigureIntraOpThreads(c.model.intra_op_threads);
+  auto text = model::TextEmbedder::Create(c.text_tower, "cpu");
+  if (!text.ok()) return text.status();
+  std::shared_ptr<const model::TextEmbedder> tower = std::move(*text);
+  config::RtrecConfig cpu = c;
+  cpu.model.device = "cpu";
+  auto snapshot = model::BuildInitialSnapshot(cpu, tower);
+  if (!snapshot.ok()) return snapshot.status();
+  r->store_.Publish(std::move(*snapshot));
+
+  auto catalog = model::Catalog::Create(c.catalog);
+  if (!catalog.ok()) return catalog.status();
+  r->catalog_ = std::move(*catalog);
+  std::vector<model::CatalogItem> items = world->items();
+  std::vector<std::string> texts;
+  for (const auto& item : items) texts.push_back(model::ItemTextForEncoding(item));
+  auto embeddings = tower->Embed(texts);
+  if (!embeddings.ok()) return embeddings.status();
+  for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
+  if (auto up = r->catalog_->Upsert(std::move(items)); !up.ok()) return up.status();
+
+  auto log = learner::ImpressionLog::Create(c.impressions, &r->clock_, &r->buffer_);
+  if (!log.ok()) return log.status();
+  r->log_ = std::move(*log);
+  model::InferenceEngineOptions eo;
+  eo.policy_seed = c.policy.seed;
+  eo.policy = &r->policy_;
+  eo.intra_op_threads = c.model.intra_op_threads;
+  auto engine = model::InferenceEngine::Create(eo, &r->store_, r->log_.get());
+  if (!engine.ok()) return engine.status();
+  r->engine_ = std::move(*engine);
+  if (c.learner.enabled) {
+    auto learner = learner::Learner::Create(c.learner, &r->store_, r->catalog_.get(), &r->policy_,
+                                            /*publisher=*/nullptr, &r->clock_);
+    if (!learner.ok()) return learner.status();
+    r->learner_ = std::move(*learner);
+  }
+  for (int64_t u = 0; u < world->num_users(); ++u) {
+    r->histories_.push_back(world->SeedHistory(u, options.seed_history, r->rng_));
+  }
+  return r;
+}
+
+absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
+  const config::RtrecConfig& c = options_.config;
+  const int64_t users = world_->num_users();
+  RoundResult round;
+  round.model_version = store_.Current()->version;
+  std::vector<absl::StatusOr<model::RecommendResult>> results(
+      users, absl::UnknownError("unanswered"));
+  model::TaskBatch batch;
+  auto catalog = catalog_->Snapshot();
+  for (int64_t u = 0; u < users; ++u) {
+    auto t = std::make_unique<model::RecommendTask>();
+    t->user_id = world_->user_id(u);
+    auto& h = histories_[u];
+    const int64_t window = c.users.history_length;
+    t->context.assign(h.size() > static_cast<size_t>(window) ? h.end() - window : h.begin(), h.end());
+    if (c.policy.exclude_recent_items) {
+      t->excluded = t->context;
+      std::sort(t->excluded.begin(), t->excluded.end());
+      t->excluded.erase(std::unique(t->excluded.begin(), t->excluded.end()), t->excluded.end());
+    }
+    t->k = options_.k;
+    t->catalog = catalog;
+    t->done = [&results, u](absl::StatusOr<model::RecommendResult> r) { results[u] = std::move(r); };
+    batch.push_back(std::move(t));
+  }
+  engine_->RunBatch(std::move(batch));
+  std::uniform_real_distribution<double> coin(0, 1);
+  for (int64_t u = 0; u < users; ++u) {
+    if (!results[u].ok()) return results[u].status();
+    const auto& items = results[u]->items;
+    for (size_t pos = 0; pos < items.size(); ++pos) {
+      ++round.shown;
+      if (coin(rng_) >= world_->ClickProbability(u, items[pos].index, static_cast<int64_t>(pos))) continue;
+      ++round.clicks;
+      auto joined = log_->Join(results[u]->request_id, world_->user_id(u), items[pos].item_id, 1.0);
+      if (!joined.ok()) return joined.status();
+      histories_[u].push_back(items[pos].index);
+    }
+    round.uniform_rate += world_->UniformClickRate(u, options_.k) / users;
+    round.oracle_rate += world_->OracleClickRate(u, options_.k) / users;
+  }
+  total_clicks_ += round.clicks;
+  round.click_rate = round.shown ? static_cast<double>(round.clicks) / round.shown : 0.0;
+  clock_.Advance(absl::Milliseconds(c.impressions.reward_wait_ms));
+  log_->ExpireDue();
+  double loss_sum = 0;
+  for (;;) {
+    auto examples = buffer_.PopBatch(c.learner.batch_size);
+    if (examples.empty()) break;
+    if (!learner_) continue;
+    auto step = learner_->Train(examples);
+    if (!step.ok()) return step.status();
+    if (step->stepped) {
+      ++round.learner_steps;
+      loss_sum += step->loss;
+    }
+    learner_->MaybePublish();
+  }
+  if (round.learner_steps > 0) round.mean_loss = loss_sum / round.learner_steps;
+  return round;
+}
+
+}  // namespace rtrec::sim
