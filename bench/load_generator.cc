@@ -26,6 +26,9 @@ ABSL_FLAG(double, warmup_seconds, 1, "Unmeasured warm-up");
 ABSL_FLAG(int, k, 10, "Slate size");
 ABSL_FLAG(std::string, query, "", "Query text to send with every request (empty: none)");
 ABSL_FLAG(std::string, label, "", "Label echoed in the output");
+ABSL_FLAG(double, feedback_share, 0.0,
+          "Share of answered slates followed by a Feedback (a click on one shown item), so a "
+          "learner has something to learn from; Feedback latency is not measured");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -67,6 +70,18 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         grpc::Status s = stub->Recommend(&ctx, req, &resp);
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+        if (s.ok() && resp.items_size() > 0 &&
+            (i * 2654435761u % 1000) < absl::GetFlag(FLAGS_feedback_share) * 1000) {
+          rtrec::v1::FeedbackRequest fb;
+          fb.set_user_id(req.user_id());
+          fb.set_request_id(resp.request_id());
+          fb.set_item_id(resp.items(i % resp.items_size()).item_id());
+          fb.set_reward(1.0);
+          fb.set_event_type(rtrec::v1::EVENT_TYPE_CLICK);
+          rtrec::v1::FeedbackResponse fresp;
+          grpc::ClientContext fctx;
+          stub->Feedback(&fctx, fb, &fresp);
+        }
         if (!measuring) continue;
         if (s.ok()) {
           mine.push_back(ms);

@@ -22,44 +22,32 @@ WORK="$(mktemp -d)"
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 
-start_server() {  # label max_batch_size [max_queue_delay_us] → sets PID, PORT
+source bench/server_lib.sh
+
+batching_server() {  # label max_batch_size [max_queue_delay_us]
   local label="$1" size="$2" delay="${3:-2000}"
-  cat > "$WORK/$label.yaml" <<YAML
-server:
-  listen_address: "127.0.0.1:0"
-  metrics_address: ""
+  start_server "$label" "server:
+  listen_address: \"127.0.0.1:0\"
+  metrics_address: \"\"
 catalog:
-  path: "$PWD/data/demo_catalog.jsonl"
+  path: \"$PWD/data/demo_catalog.jsonl\"
 batcher:
   max_batch_size: $size
   max_queue_delay_us: $delay
   max_queue_size: 4096
   num_threads: 2
-${BENCH_EXTRA_YAML:-}
-YAML
-  "$BUILD_DIR/rtrec_server" --config "$WORK/$label.yaml" > "$WORK/$label.log" 2>&1 &
-  local pid=$!
-  local port=""
-  for _ in $(seq 1 600); do
-    if grep -q "^rtrec: SERVING" "$WORK/$label.log"; then
-      port="$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WORK/$label.log")"
-      break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$port" ]; then cat "$WORK/$label.log"; kill "$pid"; exit 1; fi
-  PID=$pid
-  PORT=$port
+learner:
+  enabled: false
+${BENCH_EXTRA_YAML:-}"
 }
 
 run_one() {  # label max_batch_size
   local label="$1"
-  start_server "$1" "$2"
-  local pid=$PID port=$PORT
+  batching_server "$1" "$2"
+  local port=$PORT
   "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$port" --concurrency "$CONCURRENCY" \
     --seconds "$SECONDS_PER_RUN" --label "$label" --query "$QUERY" | tee "$WORK/$label.json" || true
-  kill -TERM "$pid"
-  wait "$pid" || true
+  stop_server
 }
 
 run_one batched 32
@@ -68,15 +56,13 @@ run_one unbatched 1
 # The latency a query adds: one client at a time, same server, with and
 # without a query (the query runs through BERT and enters the user tower).
 # No queue delay here, so a lone request does not wait for company.
-start_server latency 32 0
+batching_server latency 32 0
 "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$PORT" --concurrency 1 \
   --seconds "$SECONDS_PER_RUN" --label no_query --warmup_seconds 2 > "$WORK/no_query.json" || true
 "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$PORT" --concurrency 1 \
   --seconds "$SECONDS_PER_RUN" --label with_query --warmup_seconds 2 --query "lightweight trail running shoes for rainy days" \
   > "$WORK/with_query.json" || true
-kill -TERM "$PID"; wait "$PID" || true
-
-field() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$WORK/$1.json"; }
+stop_server
 qb=$(field batched qps); qu=$(field unbatched qps)
 pb=$(field batched p50_ms); pu=$(field unbatched p50_ms)
 b99=$(field batched p99_ms); u99=$(field unbatched p99_ms)

@@ -176,7 +176,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
   }
   static const std::set<std::string> kSections = {
       "server", "catalog", "users", "text_tower", "model",
-      "policy", "batcher", "impressions", "learner"};
+      "policy", "batcher", "impressions", "learner", "tuner"};
   if (root && root.IsMap()) {
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>("");
@@ -319,6 +319,30 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Double("guard_margin", &o.guard_margin, 0.0, 1e6);
     s.Int("seed", &o.seed, 0, kMaxInt);
     s.Finish();
+  }
+  {
+    Section s(node("tuner"), "tuner", &errors);
+    auto& o = c.tuner;
+    s.Bool("enabled", &o.enabled);
+    s.Int("round_size", &o.round_size, 1, 1000000000);
+    s.Int("round_ms", &o.round_ms, 0, int64_t{30} * 24 * 3600 * 1000);
+    s.Double("log10_lr_min", &o.log10_lr_min, -7, 0);
+    s.Double("log10_lr_max", &o.log10_lr_max, -7, 0);
+    s.Double("exploration_min", &o.exploration_min, 0, 1);
+    s.Double("exploration_max", &o.exploration_max, 0, 1);
+    s.Double("max_exploration_step", &o.max_exploration_step, 0, 1);
+    s.Int("initial_rounds", &o.initial_rounds, 1, 1000);
+    s.Enum("acquisition", &o.acquisition, {"ei", "ucb", "random"});
+    s.Double("forgetting", &o.forgetting, 0.01, 1.0);
+    s.Int("window", &o.window, 2, 100000);
+    s.Int("seed", &o.seed, 0, kMaxInt);
+    s.Finish();
+    if (o.log10_lr_min >= o.log10_lr_max) {
+      errors.push_back("config key 'tuner.log10_lr_max': must be above tuner.log10_lr_min");
+    }
+    if (o.exploration_min > o.exploration_max) {
+      errors.push_back("config key 'tuner.exploration_max': must not be below tuner.exploration_min");
+    }
   }
   if (!errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));

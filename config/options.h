@@ -196,6 +196,36 @@ struct LearnerOptions {
   int64_t seed = 1;
 };
 
+struct TunerOptions {
+  // Let the GP tuner choose the learning rate and the exploration share
+  // (policy.epsilon) round by round. Needs the learner. Default: true.
+  bool enabled = true;
+  // A round ends after this many logged examples (joined or unanswered)...
+  // Default: 2000.
+  int64_t round_size = 2000;
+  // ...or, when > 0, after this long with at least one example. Default: 0.
+  int64_t round_ms = 0;
+  // The box searched: log10 of the learning rate... Default: -4 .. -2.5.
+  double log10_lr_min = -4.0;
+  double log10_lr_max = -2.5;
+  // ...and the exploration share ε. Default: 0 .. 0.2.
+  double exploration_min = 0.0;
+  double exploration_max = 0.2;
+  // Largest change of ε from one round to the next. Default: 0.05.
+  double max_exploration_step = 0.05;
+  // Quasi-random rounds before the GP takes over. Default: 4.
+  int64_t initial_rounds = 4;
+  // "ei" (expected improvement), "ucb" or "random" (random search).
+  // Default: "ei".
+  std::string acquisition = "ei";
+  // Weight of a round k rounds old: forgetting^k. Default: 0.97.
+  double forgetting = 0.97;
+  // Rounds the GP sees (the most recent). Default: 30.
+  int64_t window = 30;
+  // Seed of the initial design and the hyper-parameter restarts. Default: 1.
+  int64_t seed = 1;
+};
+
 struct RtrecConfig {
   ServerOptions server;
   CatalogOptions catalog;
@@ -206,6 +236,7 @@ struct RtrecConfig {
   BatcherOptions batcher;
   ImpressionLogOptions impressions;
   LearnerOptions learner;
+  TunerOptions tuner;
 };
 
 // Parses YAML text. Relative paths are resolved against `base_dir`.

@@ -31,6 +31,16 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
 
 }  // namespace
 
+RewardTotals LoggedRewards(const std::vector<Experience>& batch) {
+  RewardTotals t;
+  for (const auto& e : batch) {
+    if (e.source == Experience::Source::kOrganic) continue;
+    ++t.logged;
+    t.reward_sum += e.reward;
+  }
+  return t;
+}
+
 absl::Status ExperienceBuffer::FullError() const {
   return absl::ResourceExhaustedError(absl::StrCat(
       "the learner is behind: ", items_.size() + reserved_,

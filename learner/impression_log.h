@@ -91,6 +91,14 @@ struct Experience {
   absl::Time time;
 };
 
+// The logged examples (joined or unanswered, not organic) of a batch and
+// their reward total: what a learning round earned.
+struct RewardTotals {
+  int64_t logged = 0;
+  double reward_sum = 0;
+};
+RewardTotals LoggedRewards(const std::vector<Experience>& batch);
+
 struct ExperienceBufferStats {
   int64_t size = 0;
   int64_t reserved = 0;

@@ -470,10 +470,11 @@ PublishDecision Learner::PublishNow() {
   return d;
 }
 
-void Learner::Start(ExperienceBuffer* buffer) {
+void Learner::Start(ExperienceBuffer* buffer,
+                    std::function<void(const std::vector<Experience>&)> after_batch) {
   Impl& s = *impl_;
   s.buffer = buffer;
-  s.thread = std::thread([this] {
+  s.thread = std::thread([this, after_batch = std::move(after_batch)] {
     Impl& s = *impl_;
     while (!s.stop.HasBeenNotified()) {
       auto batch = s.buffer->WaitAndPopBatch(s.options.batch_size, absl::Milliseconds(100),
@@ -481,6 +482,7 @@ void Learner::Start(ExperienceBuffer* buffer) {
       if (!batch.empty()) {
         auto step = Train(batch);
         if (!step.ok()) std::fprintf(stderr, "rtrec learner: %s\n", step.status().ToString().c_str());
+        if (after_batch) after_batch(batch);
       }
       MaybePublish();
     }

@@ -113,7 +113,10 @@ class Learner {
   PublishDecision PublishNow();
 
   // Runs the learner thread: waits for experiences, trains, publishes.
-  void Start(ExperienceBuffer* buffer);
+  // `after_batch` (optional) sees every batch after its step (the tuner
+  // counts rounds with it), on the learner thread.
+  void Start(ExperienceBuffer* buffer,
+             std::function<void(const std::vector<Experience>&)> after_batch = nullptr);
   // Stops and joins the thread (experiences left in the buffer stay there).
   void Stop();
 

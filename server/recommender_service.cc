@@ -404,6 +404,24 @@ void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
     info->set_publishes(l.publishes);
     info->set_rejected_publishes(l.rejected_publishes);
   }
+  if (components_.tuner) {
+    const tuner::TunerState t = components_.tuner->state();
+    auto* out = info->mutable_tuner();
+    out->set_learning_rate(t.learning_rate);
+    out->set_exploration(t.exploration);
+    out->set_rounds(t.rounds);
+    out->set_best_objective(t.best_objective);
+    out->set_best_learning_rate(t.best_learning_rate);
+    out->set_best_exploration(t.best_exploration);
+    for (const auto& r : t.history) {
+      auto* h = out->add_history();
+      h->set_round(r.round);
+      h->set_learning_rate(r.learning_rate);
+      h->set_exploration(r.exploration);
+      h->set_objective(r.objective);
+      h->set_examples(r.examples);
+    }
+  }
 }
 
 grpc::ServerUnaryReactor* RecommenderService::GetModelInfo(

@@ -27,6 +27,7 @@
 #include "model/user_state.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "server/metrics.h"
+#include "tuner/online_tuner.h"
 
 namespace rtrec::server {
 
@@ -44,6 +45,8 @@ struct ServingComponents {
   model::PolicyControl* policy = nullptr;
   // The online learner; null when learner.enabled is false.
   learner::Learner* learner = nullptr;
+  // The GP tuner; null unless learner and tuner are enabled.
+  tuner::OnlineTuner* tuner = nullptr;
 };
 
 class RecommenderService final : public rtrec::v1::Recommender::CallbackService {

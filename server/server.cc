@@ -105,7 +105,25 @@ absl::Status RtrecServer::Load() {
                                             publisher_.get(), clock_);
     if (!learner.ok()) return learner.status();
     learner_ = std::move(*learner);
-    learner_->Start(experiences_.get());
+    std::function<void(const std::vector<learner::Experience>&)> after_batch;
+    if (config_.tuner.enabled) {
+      auto tuner = tuner::OnlineTuner::Create(
+          config_.tuner, config_.learner.learning_rate, config_.policy.epsilon,
+          [this](double lr, double exploration) {
+            learner_->SetLearningRate(lr);
+            model::PolicyParams p = policy_.Get();
+            p.epsilon = exploration;
+            policy_.Set(p);
+          },
+          clock_);
+      if (!tuner.ok()) return tuner.status();
+      tuner_ = std::move(*tuner);
+      after_batch = [this](const std::vector<learner::Experience>& batch) {
+        const learner::RewardTotals t = learner::LoggedRewards(batch);
+        tuner_->RecordExamples(t.logged, t.reward_sum);
+      };
+    }
+    learner_->Start(experiences_.get(), std::move(after_batch));
   }
   maintenance_ = std::thread([this] {
     while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
@@ -123,6 +141,7 @@ absl::Status RtrecServer::Load() {
   c.catalog_writer = catalog_writer_.get();
   c.policy = &policy_;
   c.learner = learner_.get();
+  c.tuner = tuner_.get();
   service_->SetReady(c);
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
@@ -199,6 +218,19 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
     out.push_back({"rtrec_learner_learning_rate", "Learning rate in use", false, l.learning_rate});
     out.push_back({"rtrec_learner_publishes_total", "Snapshots the learner published", true,
                    static_cast<double>(l.publishes)});
+  }
+  if (tuner_) {
+    const tuner::TunerState t = tuner_->state();
+    out.push_back({"rtrec_tuner_learning_rate", "Learning rate the tuner chose for this round",
+                   false, t.learning_rate});
+    out.push_back({"rtrec_tuner_exploration", "Exploration share epsilon the tuner chose", false,
+                   t.exploration});
+    out.push_back({"rtrec_tuner_rounds_total", "Tuner rounds completed", true,
+                   static_cast<double>(t.rounds)});
+    out.push_back({"rtrec_tuner_round_reward", "Mean reward of the last completed round", false,
+                   t.last_objective});
+    out.push_back({"rtrec_tuner_best_round_reward", "Best mean reward of a round so far", false,
+                   t.best_objective});
   }
   return out;
 }

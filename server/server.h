@@ -32,6 +32,7 @@
 #include "model/user_state.h"
 #include "server/metrics.h"
 #include "server/recommender_service.h"
+#include "tuner/online_tuner.h"
 
 namespace rtrec::server {
 
@@ -53,6 +54,8 @@ class RtrecServer {
   learner::ModelPublisher* publisher() { return publisher_.get(); }
   // The online learner; null when learner.enabled is false or before Load().
   learner::Learner* learner() { return learner_.get(); }
+  // The GP tuner; null unless learner and tuner are enabled.
+  tuner::OnlineTuner* tuner() { return tuner_.get(); }
   // Exploration parameters serving uses now.
   model::PolicyControl* policy() { return &policy_; }
   RecommenderService* service() { return service_.get(); }
@@ -82,6 +85,7 @@ class RtrecServer {
   std::unique_ptr<SerialExecutor> catalog_writer_;
   std::unique_ptr<learner::ModelPublisher> publisher_;
   std::unique_ptr<learner::Learner> learner_;
+  std::unique_ptr<tuner::OnlineTuner> tuner_;
 
   rtrec::Notification stop_maintenance_;
   std::thread maintenance_;

@@ -57,6 +57,20 @@ absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
                                             /*publisher=*/nullptr, &r->clock_);
     if (!learner.ok()) return learner.status();
     r->learner_ = std::move(*learner);
+    if (c.tuner.enabled) {
+      LockstepRunner* raw = r.get();
+      auto tuner = tuner::OnlineTuner::Create(
+          c.tuner, c.learner.learning_rate, c.policy.epsilon,
+          [raw](double lr, double exploration) {
+            raw->learner_->SetLearningRate(lr);
+            model::PolicyParams p = raw->policy_.Get();
+            p.epsilon = exploration;
+            raw->policy_.Set(p);
+          },
+          &r->clock_);
+      if (!tuner.ok()) return tuner.status();
+      r->tuner_ = std::move(*tuner);
+    }
   }
   for (int64_t u = 0; u < world->num_users(); ++u) {
     r->histories_.push_back(world->SeedHistory(u, options.seed_history, r->rng_));
@@ -121,6 +135,10 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
       loss_sum += step->loss;
     }
     learner_->MaybePublish();
+    if (tuner_) {
+      const learner::RewardTotals t = learner::LoggedRewards(examples);
+      tuner_->RecordExamples(t.logged, t.reward_sum);
+    }
   }
   if (round.learner_steps > 0) round.mean_loss = loss_sum / round.learner_steps;
   return round;

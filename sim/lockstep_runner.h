@@ -8,7 +8,9 @@
 // are drawn from the world's hidden model and sent as feedback, the clock
 // moves past impressions.reward_wait_ms so unanswered items become
 // default-reward examples, and the learner trains on everything pending in
-// batches of learner.batch_size, publishing as its options say.
+// batches of learner.batch_size, publishing as its options say. With
+// tuner.enabled the OnlineTuner sees every batch and sets the learning rate
+// and ε at its round boundaries, as in the server.
 //
 // Thread safety: not thread-safe; one thread drives a runner.
 #ifndef RTREC_SIM_LOCKSTEP_RUNNER_H_
@@ -30,6 +32,7 @@
 #include "model/model_store.h"
 #include "model/text_embedder.h"
 #include "sim/synthetic_world.h"
+#include "tuner/online_tuner.h"
 
 namespace rtrec::sim {
 
@@ -65,6 +68,8 @@ class LockstepRunner {
 
   // Null when learner.enabled is false.
   learner::Learner* learner() { return learner_.get(); }
+  // Null unless both learner.enabled and tuner.enabled.
+  tuner::OnlineTuner* tuner() { return tuner_.get(); }
   model::PolicyControl* policy() { return &policy_; }
   model::ModelStore* store() { return &store_; }
   model::Catalog* catalog() { return catalog_.get(); }
@@ -88,6 +93,7 @@ class LockstepRunner {
   std::unique_ptr<learner::ImpressionLog> log_;
   std::unique_ptr<model::InferenceEngine> engine_;
   std::unique_ptr<learner::Learner> learner_;
+  std::unique_ptr<tuner::OnlineTuner> tuner_;
   std::vector<std::vector<int64_t>> histories_;
   int64_t total_clicks_ = 0;
 };

@@ -92,6 +92,21 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(fl.guard_min_examples, bl.guard_min_examples);
   EXPECT_EQ(fl.guard_margin, bl.guard_margin);
   EXPECT_EQ(fl.seed, bl.seed);
+  const auto& ft = file->tuner;
+  const auto& bt = builtin->tuner;
+  EXPECT_EQ(ft.enabled, bt.enabled);
+  EXPECT_EQ(ft.round_size, bt.round_size);
+  EXPECT_EQ(ft.round_ms, bt.round_ms);
+  EXPECT_EQ(ft.log10_lr_min, bt.log10_lr_min);
+  EXPECT_EQ(ft.log10_lr_max, bt.log10_lr_max);
+  EXPECT_EQ(ft.exploration_min, bt.exploration_min);
+  EXPECT_EQ(ft.exploration_max, bt.exploration_max);
+  EXPECT_EQ(ft.max_exploration_step, bt.max_exploration_step);
+  EXPECT_EQ(ft.initial_rounds, bt.initial_rounds);
+  EXPECT_EQ(ft.acquisition, bt.acquisition);
+  EXPECT_EQ(ft.forgetting, bt.forgetting);
+  EXPECT_EQ(ft.window, bt.window);
+  EXPECT_EQ(ft.seed, bt.seed);
 }
 
 TEST(OptionsTest, ParsesValuesAndResolvesRelativePaths) {
@@ -154,6 +169,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"learner:\n  learning_rate: 0\n", "'learner.learning_rate'"},
         BadConfig{"learner:\n  publish_every: 0\n", "'learner.publish_every'"},
         BadConfig{"learner:\n  batchsize: 8\n", "'learner.batchsize'"},
+        BadConfig{"tuner:\n  acquisition: pi\n", "'tuner.acquisition'"},
+        BadConfig{"tuner:\n  log10_lr_min: -2\n  log10_lr_max: -3\n", "'tuner.log10_lr_max'"},
         BadConfig{"server:\n  listen_address: \"\"\n", "'server.listen_address'"},
         BadConfig{"batcher: {max_batch_size: 4\n", "not valid YAML"}));
 

@@ -134,7 +134,7 @@ class Recorder {
   size_t wanted_ = 0;
 };
 
-TEST(DynamicBatcherTest, ClosesFullBatchesWithoutWaitingForTheDelay) {
+TEST(DynamicBatcherConcurrencyTest, ClosesFullBatchesWithoutWaitingForTheDelay) {
   FakeClock clock;  // frozen: the delay can never pass
   Recorder rec;
   config::BatcherOptions o;
@@ -150,7 +150,7 @@ TEST(DynamicBatcherTest, ClosesFullBatchesWithoutWaitingForTheDelay) {
   EXPECT_EQ((*b)->stats().batched_requests, 8);
 }
 
-TEST(DynamicBatcherTest, ClosesPartialBatchWhenTheClockPassesTheDelay) {
+TEST(DynamicBatcherConcurrencyTest, ClosesPartialBatchWhenTheClockPassesTheDelay) {
   FakeClock clock;
   Recorder rec;
   config::BatcherOptions o;
@@ -167,7 +167,7 @@ TEST(DynamicBatcherTest, ClosesPartialBatchWhenTheClockPassesTheDelay) {
   EXPECT_THAT(rec.sizes(), ::testing::ElementsAre(3));
 }
 
-TEST(DynamicBatcherTest, ExpiredRequestIsAnsweredDeadlineExceededAndNotComputed) {
+TEST(DynamicBatcherConcurrencyTest, ExpiredRequestIsAnsweredDeadlineExceededAndNotComputed) {
   FakeClock clock;
   Recorder rec;
   config::BatcherOptions o;
@@ -187,7 +187,7 @@ TEST(DynamicBatcherTest, ExpiredRequestIsAnsweredDeadlineExceededAndNotComputed)
   EXPECT_EQ((*b)->stats().expired, 1);
 }
 
-TEST(DynamicBatcherTest, FullQueueAnswersResourceExhausted) {
+TEST(DynamicBatcherConcurrencyTest, FullQueueAnswersResourceExhausted) {
   FakeClock clock;
   rtrec::Notification started, release;
   config::BatcherOptions o;
@@ -220,7 +220,7 @@ TEST(DynamicBatcherTest, FullQueueAnswersResourceExhausted) {
   EXPECT_EQ(done.size(), 3u);
 }
 
-TEST(DynamicBatcherTest, RefusesBadOptions) {
+TEST(DynamicBatcherConcurrencyTest, RefusesBadOptions) {
   FakeClock clock;
   config::BatcherOptions o;
   o.max_batch_size = 0;

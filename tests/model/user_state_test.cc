@@ -23,7 +23,7 @@ TEST(UserStateTest, AppendIsVisibleAtOnceAndBounded) {
   EXPECT_EQ((*users)->num_users(), 1);
 }
 
-TEST(UserStateTest, ConcurrentAppendsAreAllKept) {
+TEST(UserStateConcurrencyTest, AppendsFromManyThreadsAreAllKept) {
   config::UserStateOptions o;
   o.history_length = 1000;
   o.num_shards = 4;
