@@ -50,20 +50,43 @@ class ABSL_LOCKABLE Mutex {
   // Releases the lock until `cond` holds, then holds it again.
   void Await(const absl::Condition& cond) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
     RTREC_TSAN_RELEASE(this);
+#if defined(__SANITIZE_THREAD__)
+    Guarded guarded{&cond, this};
+    mu_.Await(absl::Condition(&Guarded::Eval, &guarded));
+#else
     mu_.Await(cond);
+#endif
     RTREC_TSAN_ACQUIRE(this);
   }
   // As Await, giving up after `timeout`; returns whether `cond` holds.
   bool AwaitWithTimeout(const absl::Condition& cond, absl::Duration timeout)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
     RTREC_TSAN_RELEASE(this);
+#if defined(__SANITIZE_THREAD__)
+    Guarded guarded{&cond, this};
+    const bool met = mu_.AwaitWithTimeout(absl::Condition(&Guarded::Eval, &guarded), timeout);
+#else
     const bool met = mu_.AwaitWithTimeout(cond, timeout);
+#endif
     RTREC_TSAN_ACQUIRE(this);
     return met;
   }
 
  private:
   friend class CondVar;
+  // absl evaluates a waiter's condition with the lock held, on the waiting
+  // thread or on the thread that is unlocking; either way the evaluation is
+  // inside the critical section, and TSan is told so.
+  struct Guarded {
+    const absl::Condition* cond;
+    const Mutex* mu;
+    static bool Eval(Guarded* g) {
+      RTREC_TSAN_ACQUIRE(g->mu);
+      const bool result = g->cond->Eval();
+      RTREC_TSAN_RELEASE(g->mu);
+      return result;
+    }
+  };
   mutable absl::Mutex mu_;
 };
 

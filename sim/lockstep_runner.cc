@@ -8,6 +8,31 @@
 
 namespace rtrec::sim {
 
+config::RtrecConfig SmallLockstepConfig() {
+  config::RtrecConfig c = *config::ParseConfig("", ".");
+  c.text_tower.hidden_size = 32;
+  c.text_tower.num_layers = 1;
+  c.text_tower.num_heads = 2;
+  c.text_tower.intermediate_size = 64;
+  c.text_tower.max_seq_length = 16;
+  c.model.embedding_dim = 32;
+  c.model.num_layers = 1;
+  c.model.num_heads = 2;
+  c.model.ffn_dim = 64;
+  c.model.intra_op_threads = 1;
+  c.users.history_length = 10;
+  c.catalog.max_items = 500;
+  c.impressions.reward_wait_ms = 1000;
+  c.learner.batch_size = 64;
+  c.learner.learning_rate = 0.001;
+  c.learner.next_item_loss_weight = 2.0;
+  c.learner.publish_every = 5;
+  c.learner.publish_interval_ms = 0;
+  c.learner.guard_min_examples = 200;
+  c.tuner.enabled = false;
+  return c;
+}
+
 LockstepRunner::LockstepRunner(const LockstepOptions& options, SyntheticWorld* world)
     : options_(options),
       world_(world),

@@ -36,6 +36,12 @@
 
 namespace rtrec::sim {
 
+// A small model for fast lock-step runs: a one-layer random BERT (hidden 32)
+// over the real vocabulary, a one-layer user tower of width 32, a 10-item
+// history, 1 s reward wait, learning rate 1e-3 with next-item weight 2,
+// publishing every 5 steps, tuner off.
+config::RtrecConfig SmallLockstepConfig();
+
 struct LockstepOptions {
   // model, text_tower, policy, impressions, learner and users.history_length
   // are used; learner.enabled false serves the initial model throughout.

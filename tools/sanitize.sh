@@ -11,10 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-JOBS=${JOBS:-$(nproc)}
-if [ -z "${HOME:-}" ] || [ ! -w "${HOME:-/nonexistent}" ]; then
-  export CCACHE_DIR=${CCACHE_DIR:-$ROOT/.ccache}
-fi
+JOBS="${RTREC_JOBS:-$(nproc)}"
+# ccache needs a writable cache even where HOME is unset (CI, containers).
+export CCACHE_DIR="${CCACHE_DIR:-${HOME:-/tmp}/.ccache}"
 
 run_sanitized() {
   local sanitizer=$1 exclude=$2

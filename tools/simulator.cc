@@ -179,6 +179,12 @@ int main(int argc, char** argv) {
            static_cast<long long>(info.swaps()), static_cast<long long>(info.batches()),
            static_cast<long long>(info.largest_batch_size()), static_cast<long long>(info.impressions_joined()),
            static_cast<long long>(info.experiences_pending()));
+    printf("        learner: %lld steps, mean reward %.3f, loss %.3f, IW ESS %.2f, rejected %lld | tuner: "
+           "lr %.2g, epsilon %.3f, %lld rounds, best round %.3f\n",
+           static_cast<long long>(info.learner_steps()), info.mean_reward(), info.last_loss(),
+           info.importance_weight_ess(), static_cast<long long>(info.rejected_swaps()),
+           info.learning_rate(), info.epsilon(), static_cast<long long>(info.tuner().rounds()),
+           info.tuner().best_objective());
     printf("        e.g. %s\n", snapshot_copy.sample.c_str());
     fflush(stdout);
   }

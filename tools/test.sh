@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The one test command: installs dependencies, builds, and runs the whole suite.
-# This is exactly what .ci/run executes on a clean clone.
+# The one test command: installs dependencies, builds, runs the whole suite,
+# then builds rtrec with AddressSanitizer and ThreadSanitizer and runs the
+# concurrency tests under each (tools/sanitize.sh). This is exactly what
+# .ci/run executes on a clean clone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 bash tools/build.sh
-cd "${RTREC_BUILD_DIR:-build}"
-ctest --output-on-failure --timeout 900
+ctest --test-dir "${RTREC_BUILD_DIR:-build}" --output-on-failure --timeout 900 -j "$(nproc)"
+bash tools/sanitize.sh

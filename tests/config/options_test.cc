@@ -109,6 +109,14 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(ft.seed, bt.seed);
 }
 
+TEST(OptionsTest, ShippedDemoConfigParses) {
+  auto demo = LoadConfigFile(std::string(RTREC_SOURCE_DIR) + "/config/demo.yaml");
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  EXPECT_EQ(demo->impressions.reward_wait_ms, 5000);
+  EXPECT_TRUE(demo->learner.enabled);
+  EXPECT_TRUE(demo->tuner.enabled);
+}
+
 TEST(OptionsTest, ParsesValuesAndResolvesRelativePaths) {
   auto c = ParseConfig(R"(
 batcher:
