@@ -30,7 +30,7 @@ impressions:
   reward_wait_ms: 2000
 learner:
   enabled: $2
-  publish_every: 1000000000
+  publish_every: 100000000
   publish_interval_ms: 1000"
   "$BUILD_DIR/rtrec_load_generator" --target "127.0.0.1:$PORT" --concurrency "$CONCURRENCY" \
     --seconds "$SECONDS_PER_RUN" --warmup_seconds 3 --k 10 --feedback_share 1 --label "$1" \

@@ -160,9 +160,74 @@ struct Learner::Impl {
   rtrec::Notification stop;
   ExperienceBuffer* buffer = nullptr;
 
+  // Adam over every parameter except the item id table, which gets a lazy
+  // Adam over the rows of items that exist (IdTableStep): the table is sized
+  // for catalog.max_items, and a dense Adam step over all of it would cost
+  // more than the rest of the step together.
+  torch::Tensor id_m, id_v;
+  int64_t id_steps = 0;
+
   void ResetOptimizer() {
-    optimizer = std::make_unique<torch::optim::Adam>(
-        weights->model->parameters(), torch::optim::AdamOptions(learning_rate.load()));
+    std::vector<torch::Tensor> dense;
+    for (auto& p : weights->model->named_parameters()) {
+      if (p.key() != "item_id_emb.weight") dense.push_back(p.value());
+    }
+    optimizer = std::make_unique<torch::optim::Adam>(dense, torch::optim::AdamOptions(learning_rate.load()));
+    id_m = torch::Tensor();
+    id_v = torch::Tensor();
+    id_steps = 0;
+  }
+
+  // Zeroes every gradient, the id table's included.
+  void ZeroGrad() {
+    optimizer->zero_grad();
+    auto& g = weights->model->item_id_emb->weight.mutable_grad();
+    if (g.defined()) g.zero_();
+  }
+
+  // Clips the global gradient norm (dense parameters plus the first `n` rows
+  // of the id table) to grad_clip_norm; returns the norm before clipping.
+  double ClipGradients(int64_t n) {
+    torch::NoGradGuard no_grad;
+    double sq = 0;
+    for (auto& group : optimizer->param_groups()) {
+      for (auto& p : group.params()) {
+        if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
+      }
+    }
+    const torch::Tensor& id_grad = weights->model->item_id_emb->weight.grad();
+    if (id_grad.defined()) sq += id_grad.narrow(0, 0, n).pow(2).sum().item<double>();
+    const double norm = std::sqrt(sq);
+    if (std::isfinite(norm) && norm > options.grad_clip_norm) {
+      const double scale = options.grad_clip_norm / (norm + 1e-6);
+      for (auto& group : optimizer->param_groups()) {
+        for (auto& p : group.params()) {
+          if (p.grad().defined()) p.mutable_grad().mul_(scale);
+        }
+      }
+      if (id_grad.defined()) weights->model->item_id_emb->weight.mutable_grad().narrow(0, 0, n).mul_(scale);
+    }
+    return norm;
+  }
+
+  // Adam (β = 0.9, 0.999, ε = 1e-8, as torch's) on the first `n` rows of the id table.
+  void IdTableStep(int64_t n) {
+    torch::NoGradGuard no_grad;
+    torch::Tensor& w = weights->model->item_id_emb->weight;
+    if (!w.grad().defined()) return;
+    if (!id_m.defined()) {
+      id_m = torch::zeros_like(w);
+      id_v = torch::zeros_like(w);
+    }
+    constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    ++id_steps;
+    torch::Tensor g = w.grad().narrow(0, 0, n);
+    torch::Tensor m = id_m.narrow(0, 0, n), v = id_v.narrow(0, 0, n);
+    m.mul_(b1).add_(g, 1 - b1);
+    v.mul_(b2).addcmul_(g, g, 1 - b2);
+    const double c1 = 1 - std::pow(b1, static_cast<double>(id_steps));
+    const double c2 = 1 - std::pow(b2, static_cast<double>(id_steps));
+    w.narrow(0, 0, n).addcdiv_(m / c1, (v / c2).sqrt_().add_(eps), -learning_rate.load());
   }
 
   // Refreshes item_text (and item_counts) when the catalog changed.
@@ -295,7 +360,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     for (auto& group : s.optimizer->param_groups()) {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(s.learning_rate.load());
     }
-    s.optimizer->zero_grad();
+    s.ZeroGrad();
     PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params);
     torch::Tensor loss = torch::zeros({}, f.log_pi.options());
     if (!pg_rows.empty()) {
@@ -355,14 +420,15 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     loss_value = loss.item<double>();
     loss.backward();
     if (s.after_backward) s.after_backward(*s.weights);
-    const double norm = torch::nn::utils::clip_grad_norm_(m.parameters(), s.options.grad_clip_norm);
+    const double norm = s.ClipGradients(n);
     if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
-      s.optimizer->zero_grad();
+      s.ZeroGrad();
       rtrec::MutexLock lock(&s.stats_mu);
       ++s.stats.skipped_steps;
       return result;
     }
     s.optimizer->step();
+    s.IdTableStep(n);
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("learner step failed: ", e.what_without_backtrace()));
   }

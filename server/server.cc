@@ -115,7 +115,7 @@ absl::Status RtrecServer::Load() {
             p.epsilon = exploration;
             policy_.Set(p);
           },
-          clock_);
+          clock_, absl::Milliseconds(config_.impressions.reward_wait_ms));
       if (!tuner.ok()) return tuner.status();
       tuner_ = std::move(*tuner);
       after_batch = [this](const std::vector<learner::Experience>& batch) {

@@ -43,6 +43,9 @@ ABSL_FLAG(double, query_fraction, 0.2, "Share of requests that carry a search qu
 ABSL_FLAG(int, report_s, 5, "Seconds between reports");
 ABSL_FLAG(uint64_t, seed, 42, "Random seed");
 ABSL_FLAG(int, max_requests, 1000000, "Stop after this many requests in all");
+ABSL_FLAG(bool, allow_recent_items, true,
+          "Let slates repeat the user's recent items. With false, a simulated user who clicked "
+          "every liked item soon sees only items it does not like, whatever the model does");
 
 namespace {
 
@@ -99,6 +102,7 @@ int main(int argc, char** argv) {
         rtrec::v1::RecommendRequest req;
         req.set_user_id(absl::StrCat("sim-user-", user));
         req.set_k(absl::GetFlag(FLAGS_k));
+        req.set_allow_recent_items(absl::GetFlag(FLAGS_allow_recent_items));
         if (u(rng) < absl::GetFlag(FLAGS_query_fraction)) req.set_query(likes[user].first + " gear");
         rtrec::v1::RecommendResponse resp;
         grpc::ClientContext ctx;

@@ -25,12 +25,17 @@ BayesianOptimizerOptions OptimizerOptions(const config::TunerOptions& o) {
 }  // namespace
 
 OnlineTuner::OnlineTuner(const config::TunerOptions& options,
-                         std::function<void(double, double)> apply, Clock* clock)
-    : options_(options), apply_(std::move(apply)), clock_(clock), optimizer_(OptimizerOptions(options)) {}
+                         std::function<void(double, double)> apply, Clock* clock,
+                         absl::Duration warmup)
+    : options_(options),
+      apply_(std::move(apply)),
+      clock_(clock),
+      counting_from_(clock->Now() + warmup),
+      optimizer_(OptimizerOptions(options)) {}
 
 absl::StatusOr<std::unique_ptr<OnlineTuner>> OnlineTuner::Create(
     const config::TunerOptions& options, double initial_learning_rate, double initial_exploration,
-    std::function<void(double, double)> apply, Clock* clock) {
+    std::function<void(double, double)> apply, Clock* clock, absl::Duration warmup) {
   if (!(initial_learning_rate > 0)) {
     return absl::InvalidArgumentError("learner.learning_rate: must be positive for the tuner");
   }
@@ -41,9 +46,9 @@ absl::StatusOr<std::unique_ptr<OnlineTuner>> OnlineTuner::Create(
     return absl::InvalidArgumentError("tuner.exploration_max: must not be below tuner.exploration_min");
   }
   if (!apply || clock == nullptr) return absl::InvalidArgumentError("OnlineTuner needs apply and a clock");
-  std::unique_ptr<OnlineTuner> t(new OnlineTuner(options, std::move(apply), clock));
+  std::unique_ptr<OnlineTuner> t(new OnlineTuner(options, std::move(apply), clock, warmup));
   t->setting_ = {std::log10(initial_learning_rate), initial_exploration};
-  t->round_started_ = clock->Now();
+  t->round_started_ = t->counting_from_;
   {
     rtrec::MutexLock lock(&t->mu_);
     t->state_.learning_rate = initial_learning_rate;
@@ -54,6 +59,7 @@ absl::StatusOr<std::unique_ptr<OnlineTuner>> OnlineTuner::Create(
 }
 
 bool OnlineTuner::RecordExamples(int64_t logged_examples, double reward_sum) {
+  if (clock_->Now() < counting_from_) return false;
   round_examples_ += logged_examples;
   round_reward_ += reward_sum;
   const bool by_size = round_examples_ >= options_.round_size;

@@ -13,7 +13,10 @@
 //
 // The objective lags serving by up to impressions.reward_wait_ms, since
 // unanswered items become examples only when their impression closes; keep
-// round_size well above the traffic of one reward wait.
+// round_size well above the traffic of one reward wait. For the same reason
+// examples of the first `warmup` (the reward wait) are not counted: until
+// the first impressions close, only clicks arrive, and a round of them would
+// look perfect.
 //
 // Thread safety: RecordExamples is called by one thread (the learner's);
 // state() from any thread.
@@ -62,7 +65,8 @@ class OnlineTuner {
   // REQUIRES: clock outlives the tuner.
   static absl::StatusOr<std::unique_ptr<OnlineTuner>> Create(
       const config::TunerOptions& options, double initial_learning_rate,
-      double initial_exploration, std::function<void(double, double)> apply, Clock* clock);
+      double initial_exploration, std::function<void(double, double)> apply, Clock* clock,
+      absl::Duration warmup = absl::ZeroDuration());
 
   // Counts `logged_examples` examples with rewards summing to `reward_sum`.
   // Returns true when this ended a round (and a new setting was applied).
@@ -72,12 +76,14 @@ class OnlineTuner {
 
  private:
   OnlineTuner(const config::TunerOptions& options, std::function<void(double, double)> apply,
-              Clock* clock);
+              Clock* clock, absl::Duration warmup);
   void EndRound();
 
   const config::TunerOptions options_;
   const std::function<void(double, double)> apply_;
   Clock* const clock_;
+  // Examples before this time are not counted.
+  absl::Time counting_from_;
   BayesianOptimizer optimizer_;
   // The round in progress (learner thread only).
   Point setting_;  // {log10 lr, ε}

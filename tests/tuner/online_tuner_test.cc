@@ -78,6 +78,19 @@ TEST(OnlineTunerTest, ConvergesTowardsTheBestSettingWithBoundedExplorationSteps)
   EXPECT_GT(s.best_objective, 0.47);
 }
 
+TEST(OnlineTunerTest, ExamplesOfTheFirstRewardWaitAreNotCounted) {
+  FakeClock clock;
+  int applied = 0;
+  auto t = OnlineTuner::Create(Options(), 1e-3, 0.0, [&](double, double) { ++applied; }, &clock,
+                               absl::Seconds(5));
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE((*t)->RecordExamples(1000, 1000));  // only clicks so far: ignored
+  clock.Advance(absl::Seconds(5));
+  EXPECT_FALSE((*t)->RecordExamples(60, 6));
+  EXPECT_TRUE((*t)->RecordExamples(40, 4));
+  EXPECT_DOUBLE_EQ((*t)->state().history[0].objective, 0.1);
+}
+
 TEST(OnlineTunerTest, RefusesAnEmptyBox) {
   FakeClock clock;
   config::TunerOptions o = Options();
