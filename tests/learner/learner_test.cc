@@ -56,10 +56,10 @@ TEST(SelfNormalizedIpsTest, MatchesAHandComputedValue) {
   EXPECT_EQ(SelfNormalizedIps({}, {}, {}), 0.0);
 }
 
-// N = 120 rounds × 48 users × 4 items = 23,040 shown items, about 5,500
+// N = 120 rounds × 48 users × 4 items = 23,040 shown items, about 6,000
 // clicks (feedback events). The served policy's click rate over the last 30
 // rounds must beat the first 10 rounds' by 50 % and the uniform-random
-X
+// policy's expected rate by 50 % (measured: 0.13 → 0.28, uniform 0.10,
 // oracle 0.55). Seeded: the run is the same every time.
 TEST(LearnerLearningTest, ServedClickRateRisesWellAboveStartAndUniformRandom) {
   sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
