@@ -1,5 +1,6 @@
 // A real rtrec server on 127.0.0.1:0, driven through the generated stub.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <atomic>
 #include <set>
@@ -459,6 +460,63 @@ TEST_F(ServerTest, FeedbackIsLateDuplicateOrRefusedWhenTheLearnerIsBehind) {
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_refused_total 1"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_late_total 1"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_duplicate_total 1"));
+}
+
+// The GP tuner inside a real server: rounds complete from real feedback, and
+// its state reaches GetModelInfo and /metrics.
+TEST_F(ServerTest, TunerRoundsAreVisibleInModelInfoAndMetrics) {
+  auto config = rtrec::testing::LoopbackConfig();
+  config.learner.enabled = true;
+  config.learner.batch_size = 8;
+  config.learner.max_batch_wait_ms = 1;
+  config.impressions.reward_wait_ms = 100;  // also the tuner's warm-up
+  config.tuner.enabled = true;
+  config.tuner.round_size = 40;
+  config.tuner.initial_rounds = 2;
+  StartAndLoad(config);
+  v1::ModelInfo info;
+  // Bounded by work, not time: each iteration is one Recommend and one click.
+  for (int i = 0; i < 20000; ++i) {
+    v1::RecommendRequest req;
+    req.set_user_id("tuned-" + std::to_string(i % 7));
+    req.set_k(4);
+    v1::RecommendResponse resp;
+    ASSERT_TRUE(Recommend(req, &resp).ok());
+    v1::FeedbackRequest fb;
+    fb.set_user_id(req.user_id());
+    fb.set_request_id(resp.request_id());
+    fb.set_item_id(resp.items(0).item_id());
+    fb.set_reward(1.0);
+    fb.set_event_type(v1::EVENT_TYPE_CLICK);
+    ASSERT_TRUE(Feedback(fb).ok());
+    if (i % 50 == 49) {
+      info = Info();
+      if (info.tuner().rounds() >= 3) break;
+    }
+  }
+  ASSERT_TRUE(info.has_tuner());
+  const v1::TunerInfo& t = info.tuner();
+  ASSERT_GE(t.rounds(), 3);
+  ASSERT_EQ(t.history_size(), t.rounds());
+  EXPECT_NEAR(t.history(0).learning_rate(), config.learner.learning_rate, 1e-12);
+  for (const auto& round : t.history()) {
+    EXPECT_GE(round.examples(), config.tuner.round_size);
+    EXPECT_GE(round.objective(), 0.0);
+    EXPECT_LE(round.objective(), 1.0);
+    EXPECT_LE(round.objective(), t.best_objective());
+    EXPECT_GE(round.exploration(), config.tuner.exploration_min);
+    EXPECT_LE(round.exploration(), config.tuner.exploration_max);
+  }
+  // The proposal in use is inside the box, and serving uses an ε from it.
+  EXPECT_GE(std::log10(t.learning_rate()), config.tuner.log10_lr_min - 1e-9);
+  EXPECT_LE(std::log10(t.learning_rate()), config.tuner.log10_lr_max + 1e-9);
+  EXPECT_GE(info.epsilon(), config.tuner.exploration_min);
+  EXPECT_LE(info.epsilon(), config.tuner.exploration_max);
+  const std::string metrics = rtrec::testing::HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("rtrec_tuner_rounds_total"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_tuner_learning_rate"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_tuner_exploration"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_tuner_best_round_reward"));
 }
 
 // The concurrency tests (suite names containing "Concurrency") also run under
