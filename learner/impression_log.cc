@@ -83,14 +83,18 @@ void ExperienceBuffer::PushUnanswered(Experience e) {
   items_.push_back(std::move(e));
 }
 
-std::vector<Experience> ExperienceBuffer::PopBatch(int64_t max) {
-  rtrec::MutexLock lock(&mu_);
+std::vector<Experience> ExperienceBuffer::PopLocked(int64_t max) {
   std::vector<Experience> out;
   while (!items_.empty() && static_cast<int64_t>(out.size()) < max) {
     out.push_back(std::move(items_.front()));
     items_.pop_front();
   }
   return out;
+}
+
+std::vector<Experience> ExperienceBuffer::PopBatch(int64_t max) {
+  rtrec::MutexLock lock(&mu_);
+  return PopLocked(max);
 }
 
 std::vector<Experience> ExperienceBuffer::WaitAndPopBatch(int64_t max, absl::Duration idle_wait,
@@ -109,12 +113,7 @@ std::vector<Experience> ExperienceBuffer::WaitAndPopBatch(int64_t max, absl::Dur
     Want full{this, static_cast<size_t>(max)};
     mu_.AwaitWithTimeout(absl::Condition(enough, &full), fill_wait);
   }
-  std::vector<Experience> out;
-  while (!items_.empty() && static_cast<int64_t>(out.size()) < max) {
-    out.push_back(std::move(items_.front()));
-    items_.pop_front();
-  }
-  return out;
+  return PopLocked(max);
 }
 
 void ExperienceBuffer::Close() {

@@ -141,6 +141,7 @@ class ExperienceBuffer {
     return static_cast<int64_t>(items_.size()) + reserved_ < capacity_;
   }
   absl::Status FullError() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<Experience> PopLocked(int64_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t capacity_;
   mutable rtrec::Mutex mu_;

@@ -278,12 +278,18 @@ struct Learner::Impl {
     ResetOptimizer();
   }
 
-  void Reject(const model::ModelSnapshot& serving, PublishDecision* d) {
-    store->RecordRejected();
-    RollBack(serving);
+  void CountRejection(const std::string& reason) {
     rtrec::MutexLock lock(&stats_mu);
     ++stats.rejected_publishes;
-    stats.last_rejection = d->reason;
+    stats.last_rejection = reason;
+  }
+
+  // A snapshot that failed its checks: counted, and the learner goes back to
+  // the serving weights.
+  void Reject(const model::ModelSnapshot& serving, const PublishDecision& d) {
+    store->RecordRejected();
+    RollBack(serving);
+    CountRejection(d.reason);
   }
 };
 
@@ -517,16 +523,14 @@ PublishDecision Learner::PublishNow() {
     d.reason = absl::StrCat("checking the snapshot failed: ", e.what_without_backtrace());
   }
   if (!d.reason.empty()) {
-    s.Reject(*serving, &d);
+    s.Reject(*serving, d);
     return d;
   }
   absl::Status published = s.publisher ? s.publisher->Publish(candidate)
                                        : (s.store->Publish(candidate), absl::OkStatus());
   if (!published.ok()) {
     d.reason = std::string(published.message());
-    rtrec::MutexLock lock(&s.stats_mu);
-    ++s.stats.rejected_publishes;
-    s.stats.last_rejection = d.reason;
+    s.CountRejection(d.reason);
     return d;
   }
   d.published = true;
@@ -581,5 +585,19 @@ void Learner::SetAfterBackwardHookForTesting(std::function<void(model::ModelWeig
 }
 
 model::ModelWeights& Learner::TrainableWeightsForTesting() { return *impl_->weights; }
+
+absl::StatusOr<std::unique_ptr<tuner::OnlineTuner>> CreateTunerFor(
+    const config::RtrecConfig& config, Learner* learner, model::PolicyControl* policy,
+    Clock* clock, absl::Duration warmup) {
+  return tuner::OnlineTuner::Create(
+      config.tuner, config.learner.learning_rate, config.policy.epsilon,
+      [learner, policy](double learning_rate, double exploration) {
+        learner->SetLearningRate(learning_rate);
+        model::PolicyParams p = policy->Get();
+        p.epsilon = exploration;
+        policy->Set(p);
+      },
+      clock, warmup);
+}
 
 }  // namespace rtrec::learner

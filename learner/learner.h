@@ -46,6 +46,7 @@
 #include "model/catalog.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
+#include "tuner/online_tuner.h"
 
 namespace rtrec::learner {
 
@@ -134,6 +135,15 @@ class Learner {
   explicit Learner(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The GP tuner for `learner` (config.tuner, starting from
+// config.learner.learning_rate and config.policy.epsilon): each proposal sets
+// the learner's learning rate and the ε of `policy`. Feed it every learned
+// batch with RecordExamples(LoggedRewards(batch)). REQUIRES: all pointers
+// outlive the tuner.
+absl::StatusOr<std::unique_ptr<tuner::OnlineTuner>> CreateTunerFor(
+    const config::RtrecConfig& config, Learner* learner, model::PolicyControl* policy,
+    Clock* clock, absl::Duration warmup = absl::ZeroDuration());
 
 }  // namespace rtrec::learner
 

@@ -267,13 +267,13 @@ class RecommenderService::StreamFeedbackReactor
       if (processed->late()) response_->set_late(response_->late() + 1);
       if (processed->duplicate()) response_->set_duplicate(response_->duplicate() + 1);
     } else {
-      const absl::Status& joined = processed.status();
+      const absl::Status& error = processed.status();
       response_->set_rejected(response_->rejected() + 1);
       if (response_->errors_size() < kMaxStreamErrors) {
         auto* e = response_->add_errors();
         e->set_index(index_);
-        e->set_code(static_cast<int>(joined.code()));
-        e->set_message(std::string(joined.message()));
+        e->set_code(static_cast<int>(error.code()));
+        e->set_message(std::string(error.message()));
       }
     }
     ++index_;

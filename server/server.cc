@@ -107,15 +107,8 @@ absl::Status RtrecServer::Load() {
     learner_ = std::move(*learner);
     std::function<void(const std::vector<learner::Experience>&)> after_batch;
     if (config_.tuner.enabled) {
-      auto tuner = tuner::OnlineTuner::Create(
-          config_.tuner, config_.learner.learning_rate, config_.policy.epsilon,
-          [this](double lr, double exploration) {
-            learner_->SetLearningRate(lr);
-            model::PolicyParams p = policy_.Get();
-            p.epsilon = exploration;
-            policy_.Set(p);
-          },
-          clock_, absl::Milliseconds(config_.impressions.reward_wait_ms));
+      auto tuner = learner::CreateTunerFor(config_, learner_.get(), &policy_, clock_,
+                                           absl::Milliseconds(config_.impressions.reward_wait_ms));
       if (!tuner.ok()) return tuner.status();
       tuner_ = std::move(*tuner);
       after_batch = [this](const std::vector<learner::Experience>& batch) {

@@ -83,16 +83,7 @@ absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
     if (!learner.ok()) return learner.status();
     r->learner_ = std::move(*learner);
     if (c.tuner.enabled) {
-      LockstepRunner* raw = r.get();
-      auto tuner = tuner::OnlineTuner::Create(
-          c.tuner, c.learner.learning_rate, c.policy.epsilon,
-          [raw](double lr, double exploration) {
-            raw->learner_->SetLearningRate(lr);
-            model::PolicyParams p = raw->policy_.Get();
-            p.epsilon = exploration;
-            raw->policy_.Set(p);
-          },
-          &r->clock_);
+      auto tuner = learner::CreateTunerFor(c, r->learner_.get(), &r->policy_, &r->clock_);
       if (!tuner.ok()) return tuner.status();
       r->tuner_ = std::move(*tuner);
     }
