@@ -1,11 +1,56 @@
-# rtrec server image: Debian 12 packages, Release build, demo config.
-FROM debian:bookworm-slim
+# rtrec server image: Debian 12 (bookworm), Release build, two stages.
+#
+#   docker build -t rtrec .                      # CPU, Debian's LibTorch 1.13
+#   docker build -t rtrec-cuda --build-arg RTREC_TORCH=cuda .
+#
+# RTREC_TORCH=cuda builds against the official LibTorch CUDA build (cxx11
+# ABI, CUDA 11.7, which bundles the CUDA runtime, cuBLAS and cuDNN) instead of
+# Debian's CPU-only one; run it with `--gpus all` (NVIDIA container toolkit).
+# UNTESTED: no GPU or Docker engine was available where rtrec was built; the
+# CPU image's steps are the ones tools/setup.sh and tools/build.sh run in CI.
+ARG RTREC_TORCH=debian
+ARG LIBTORCH_CUDA_URL=https://download.pytorch.org/libtorch/cu117/libtorch-cxx11-abi-shared-with-deps-1.13.1%2Bcu117.zip
+
+FROM debian:bookworm-slim AS build
+ARG RTREC_TORCH
+ARG LIBTORCH_CUDA_URL
 WORKDIR /src
 COPY tools/setup.sh tools/setup.sh
-RUN bash tools/setup.sh && rm -rf /var/lib/apt/lists/*
+RUN bash tools/setup.sh --build && rm -rf /var/lib/apt/lists/*
+RUN if [ "$RTREC_TORCH" = cuda ]; then \
+      apt-get update -qq && apt-get install -y -qq --no-install-recommends curl unzip ca-certificates && \
+      curl -fsSL -o /tmp/libtorch.zip "$LIBTORCH_CUDA_URL" && unzip -q /tmp/libtorch.zip -d /opt && \
+      rm /tmp/libtorch.zip; \
+    else mkdir -p /opt/libtorch/lib; fi
 COPY . .
-RUN bash tools/build.sh --target rtrec_server rtrec_simulator rtrec_load_generator
+RUN if [ "$RTREC_TORCH" = cuda ]; then export CMAKE_PREFIX_PATH=/opt/libtorch; fi && \
+    CCACHE_DISABLE=1 bash tools/build.sh --target rtrec_server rtrec-cli rtrec-sim
+
+FROM debian:bookworm-slim AS runtime
+ARG RTREC_TORCH
+COPY tools/setup.sh /tmp/setup.sh
+RUN bash /tmp/setup.sh --runtime && rm -rf /var/lib/apt/lists/* /tmp/setup.sh && \
+    useradd --system --uid 10001 --home-dir /var/lib/rtrec --create-home rtrec && \
+    mkdir -p /etc/rtrec /var/lib/rtrec/checkpoints && chown -R rtrec /var/lib/rtrec
+# Empty for the Debian variant; the official LibTorch libraries for cuda.
+COPY --from=build /opt/libtorch/lib /opt/libtorch/lib
+ENV LD_LIBRARY_PATH=/opt/libtorch/lib
+COPY --from=build /src/build/rtrec_server /src/build/rtrec-cli /src/build/rtrec-sim /usr/local/bin/
+COPY data /usr/share/rtrec/data
+COPY config/default.yaml config/demo.yaml /usr/share/rtrec/config/
+# The shipped configs find the catalog at ../data (relative to the config).
+COPY config/default.yaml /etc/rtrec/rtrec.yaml
+RUN sed -i 's|"../data/|"/usr/share/rtrec/data/|' /etc/rtrec/rtrec.yaml /usr/share/rtrec/config/*.yaml
+
+# /etc/rtrec: rtrec.yaml (mount your own); /var/lib/rtrec/checkpoints: BERT
+# checkpoint folders for text_tower.checkpoint_dir.
+VOLUME ["/etc/rtrec", "/var/lib/rtrec/checkpoints"]
+USER rtrec
+WORKDIR /var/lib/rtrec
 EXPOSE 50051 9464
-# Liveness for orchestrators: the process answers on its gRPC port; readiness
-# is the standard grpc.health.v1 service (SERVING once the model is loaded).
-CMD ["/src/build/rtrec_server", "--config", "/src/config/default.yaml"]
+# Healthy = the standard grpc.health.v1 service answers SERVING (the model
+# and catalog are loaded).
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["rtrec-cli", "--target", "127.0.0.1:50051", "--timeout_s", "4", "health"]
+ENTRYPOINT ["rtrec_server"]
+CMD ["--config", "/etc/rtrec/rtrec.yaml", "--listen_address", "0.0.0.0:50051", "--metrics_address", "0.0.0.0:9464"]

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/mutex.h"
 
 namespace rtrec::model {
@@ -49,6 +50,7 @@ class ModelStore {
     if (current_) ++swaps_;
     old = std::move(current_);  // freed after the lock is released
     current_ = std::move(snapshot);
+    published_at_ = absl::Now();
   }
   // Counts a snapshot that failed its checks and was not served.
   void RecordRejected() ABSL_LOCKS_EXCLUDED(mu_) {
@@ -63,12 +65,19 @@ class ModelStore {
     rtrec::MutexLock lock(&mu_);
     return rejected_;
   }
+  // Wall-clock time of the last Publish (a metric for operators' alerts;
+  // nothing in rtrec decides on it). absl::InfinitePast() before the first.
+  absl::Time published_at() const ABSL_LOCKS_EXCLUDED(mu_) {
+    rtrec::MutexLock lock(&mu_);
+    return published_at_;
+  }
 
  private:
   mutable rtrec::Mutex mu_;
   std::shared_ptr<const ModelSnapshot> current_ ABSL_GUARDED_BY(mu_);
   int64_t swaps_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time published_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 };
 
 }  // namespace rtrec::model

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace rtrec::server {
 
@@ -154,9 +155,14 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
                  static_cast<double>(models_.swaps())});
   out.push_back({"rtrec_model_rejected_swaps_total", "Snapshots refused by the publish checks",
                  true, static_cast<double>(models_.rejected())});
+  out.push_back({"rtrec_model_published_timestamp_seconds",
+                 "Unix time when the serving snapshot was swapped in (or loaded)", false,
+                 absl::ToDoubleSeconds(models_.published_at() - absl::UnixEpoch())});
   const model::BatcherStats b = batcher_->stats();
   out.push_back({"rtrec_queue_depth", "Requests waiting in the inference queue", false,
                  static_cast<double>(b.queue_depth)});
+  out.push_back({"rtrec_queue_capacity", "Requests the inference queue holds (batcher.max_queue_size)",
+                 false, static_cast<double>(config_.batcher.max_queue_size)});
   out.push_back({"rtrec_batches_total", "Inference batches run", true, static_cast<double>(b.batches)});
   out.push_back({"rtrec_queue_expired_total", "Requests whose deadline passed in the queue", true,
                  static_cast<double>(b.expired)});
@@ -173,6 +179,9 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
                  true, static_cast<double>(s.expired)});
   out.push_back({"rtrec_experiences_pending", "Experiences waiting for the learner", false,
                  static_cast<double>(experiences_->size())});
+  out.push_back({"rtrec_experiences_capacity",
+                 "Experiences that may wait for the learner (impressions.experience_capacity)", false,
+                 static_cast<double>(config_.impressions.experience_capacity)});
   const learner::ExperienceBufferStats eb = experiences_->stats();
   out.push_back({"rtrec_feedback_refused_total",
                  "Feedback refused with RESOURCE_EXHAUSTED because the learner was behind", true,

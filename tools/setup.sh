@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Installs everything rtrec needs to build, test and run, from Debian's packages.
-# Used by the README, .ci/run (through tools/test.sh) and the Dockerfile, so the
-# three can never disagree. Safe to run again: apt-get skips what is installed.
+# Installs what rtrec needs from Debian 12 (bookworm) packages. Used by the
+# README, .ci/run (through tools/test.sh) and the Dockerfile, so they can
+# never disagree. Safe to run again: installed packages are skipped.
+#
+#   bash tools/setup.sh            build, test and demo (the default)
+#   bash tools/setup.sh --build    build only (the Dockerfile's build stage)
+#   bash tools/setup.sh --runtime  run the built binaries only (its runtime stage)
 set -euo pipefail
 
-PACKAGES=(
-  build-essential cmake ccache pkg-config git
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libtorch-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+RUNTIME_PACKAGES=(
+  ca-certificates
+  libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623
+  libprometheus-cpp-core1.0 libyaml-cpp0.7
   # Debian's libtorch links the generic libblas.so.3; without an optimised
   # BLAS it falls back to the netlib reference one, ~16x slower on matmul
   # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
   libopenblas0-openmp
 )
+BUILD_PACKAGES=(
+  build-essential cmake ccache pkg-config git
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libtorch-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libopenblas0-openmp
+)
+DEV_PACKAGES=(
+  # The Prometheus integration test runs the real server and promtool checks
+  # deploy/prometheus; `docker-compose config` validates deploy/; gnuplot
+  # draws the demo's learning curve.
+  prometheus docker-compose gnuplot-nox
+)
+
+case "${1:-}" in
+  --runtime) PACKAGES=("${RUNTIME_PACKAGES[@]}") ;;
+  --build) PACKAGES=("${BUILD_PACKAGES[@]}") ;;
+  "") PACKAGES=("${BUILD_PACKAGES[@]}" "${DEV_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [--build|--runtime]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -25,6 +48,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "rtrec setup: installing ${missing[*]}"
   $SUDO apt-get update -qq
+  # policy-rc.d 101: a package that ships a service (prometheus) must not try
+  # to start it here; rtrec's tests start their own instance.
+  if [ ! -e /usr/sbin/policy-rc.d ] && [ -z "$SUDO" ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "rtrec setup: all packages present"

@@ -12,6 +12,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/json.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "tests/server/test_util.h"
 
@@ -86,8 +87,9 @@ std::string WriteConfig(const std::string& name, const std::string& yaml) {
   return path;
 }
 
-TEST(EndToEndTest, BinaryServesRecommendAndFeedbackThenStopsCleanly) {
-  const std::string config = WriteConfig("e2e.yaml", std::string(R"(
+// A config for the binary on loopback with the tiny BERT and the demo catalog.
+std::string LoopbackConfigFile(const std::string& name) {
+  return WriteConfig(name, std::string(R"(
 server:
   listen_address: "127.0.0.1:0"
   metrics_address: "127.0.0.1:0"
@@ -100,11 +102,20 @@ batcher:
   max_batch_size: 8
   max_queue_delay_us: 1000
 )");
-  ServerProcess server(config);
+}
+
+// Starts the binary and waits for SERVING; returns the gRPC port (0 on failure).
+int StartAndWaitServing(ServerProcess& server) {
   std::string listening = server.WaitFor("listening on port");
-  ASSERT_FALSE(listening.empty()) << server.log();
+  if (listening.empty()) return 0;
   const int port = std::stoi(listening.substr(listening.find("port ") + 5));
-  ASSERT_FALSE(server.WaitFor("rtrec: SERVING").empty()) << server.log();
+  return server.WaitFor("rtrec: SERVING").empty() ? 0 : port;
+}
+
+TEST(EndToEndTest, BinaryServesRecommendAndFeedbackThenStopsCleanly) {
+  ServerProcess server(LoopbackConfigFile("e2e.yaml"));
+  const int port = StartAndWaitServing(server);
+  ASSERT_GT(port, 0) << server.log();
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                      grpc::InsecureChannelCredentials());
   EXPECT_EQ(testing::Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
@@ -138,6 +149,82 @@ batcher:
   }
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
   EXPECT_THAT(server.log(), HasSubstr("shutting down"));
+}
+
+struct CliResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CliResult RunCli(int port, const std::string& args) {
+  const std::string command = std::string(RTREC_CLI_BINARY) + " --target 127.0.0.1:" + std::to_string(port) +
+                              " --timeout_s 20 " + args + " 2>&1";
+  CliResult r;
+  FILE* p = popen(command.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) r.output.append(buf, n);
+  const int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(EndToEndTest, CliPokesTheServiceAndReportsErrors) {
+  ServerProcess server(LoopbackConfigFile("cli.yaml"));
+  const int port = StartAndWaitServing(server);
+  ASSERT_GT(port, 0) << server.log();
+
+  CliResult health = RunCli(port, "health");
+  EXPECT_EQ(health.exit_code, 0) << health.output;
+  EXPECT_EQ(health.output, "SERVING\n");
+
+  CliResult rec = RunCli(port, "recommend --user cli-user --k 3 --query 'green tea'");
+  ASSERT_EQ(rec.exit_code, 0) << rec.output;
+  auto slate = ParseJsonObject(rec.output);
+  ASSERT_TRUE(slate.ok()) << slate.status() << rec.output;
+  const auto& items = slate->fields().at("items").list_value();
+  ASSERT_EQ(items.values_size(), 3);
+  const std::string request_id = slate->fields().at("request_id").string_value();
+  const std::string item = items.values(1).struct_value().fields().at("item_id").string_value();
+
+  CliResult fb = RunCli(port, "feedback --user cli-user --request_id " + request_id + " --item " + item +
+                                  " --event purchase --reward 2.5");
+  ASSERT_EQ(fb.exit_code, 0) << fb.output;
+  EXPECT_THAT(fb.output, HasSubstr("\"joined\": true"));
+
+  CliResult up = RunCli(port, "upsert --item_id cli-new --title 'Cold brew tower' --text 'slow drip coffee'"
+                              " --tags coffee,brewing");
+  ASSERT_EQ(up.exit_code, 0) << up.output;
+  EXPECT_THAT(up.output, HasSubstr("\"inserted\": \"1\""));
+  CliResult only_new = RunCli(port, "recommend --user cli-user --k 1 --candidates cli-new --greedy");
+  ASSERT_EQ(only_new.exit_code, 0) << only_new.output;
+  EXPECT_THAT(only_new.output, HasSubstr("\"item_id\": \"cli-new\""));
+  // The purchase entered the user's history: the next slate's context has it.
+  auto next = ParseJsonObject(only_new.output);
+  ASSERT_TRUE(next.ok()) << next.status();
+  auto context = JsonStringList(*next, "context_item_ids", "");
+  ASSERT_TRUE(context.ok()) << context.status();
+  EXPECT_THAT(*context, ::testing::ElementsAre(item));
+
+  CliResult info = RunCli(port, "info");
+  ASSERT_EQ(info.exit_code, 0) << info.output;
+  EXPECT_THAT(info.output, HasSubstr("\"catalog_size\": \"241\""));
+  EXPECT_THAT(info.output, HasSubstr("\"impressions_joined\": \"1\""));
+
+  // Refusals: the server's code and its message naming the field; exit 1.
+  CliResult bad = RunCli(port, "feedback --item " + item);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_THAT(bad.output, HasSubstr("INVALID_ARGUMENT"));
+  EXPECT_THAT(bad.output, HasSubstr("user_id"));
+  CliResult bad_event = RunCli(port, "feedback --user u --item " + item + " --event like");
+  EXPECT_EQ(bad_event.exit_code, 2);
+  EXPECT_THAT(bad_event.output, HasSubstr("--event"));
+  EXPECT_EQ(RunCli(port, "teleport").exit_code, 2);
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
+  // Nothing listens any more: health fails (the HEALTHCHECK's view).
+  CliResult down = RunCli(port, "--timeout_s 2 health");
+  EXPECT_EQ(down.exit_code, 1) << down.output;
 }
 
 TEST(EndToEndTest, BadConfigStopsTheStartNamingTheKey) {
