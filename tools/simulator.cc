@@ -1,60 +1,146 @@
-// rtrec_simulator: a simulated user population that talks to a running rtrec
-// server, so the service can be watched at work.
+// rtrec-sim: a simulated user population that drives a running rtrec server
+// over gRPC only, so the service can be watched learning.
 //
-// Each simulated user secretly likes two departments of the demo catalog
-// (the first tag of an item). For every Recommend the user clicks each shown
-// item with probability --like_ctr if it is from a liked department, else
-// --base_ctr, and the clicks go back through Feedback with the request_id.
-// Every --report_s seconds it prints the click-through rate of the window,
-// latency, the model version and batching counters, and one sample slate.
+// The world (sim/stream_world.h) is built from a catalog file whose items'
+// first tag is their topic (default: the demo catalog); rtrec-sim upserts
+// those items through UpsertItems first, so any server can be driven. Users
+// like two topics, their tastes drift, and at --shift_at_s every user's
+// liked topics move (a population-wide preference shift). Clicks follow a
+// hidden model with position bias and go back through Feedback with the
+// request_id; some organic events go without one.
 //
-//   rtrec_simulator --target 127.0.0.1:50051 --seconds 60
-#include <algorithm>
-#include <atomic>
+// Every --window_s seconds it prints the served slates' click rate against
+// the oracle's and a uniformly random slate's for the same requests, as
+// numbers and as a bar, and appends the window to --csv. At the end it prints
+// served/oracle before and after the shift and how many feedback events the
+// service needed to get back to 90 % of its pre-shift level.
+//
+//   rtrec-sim --target 127.0.0.1:50051 --seconds 60 --shift_at_s 30 --csv curve.csv
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <map>
-#include <mutex>
-#include <random>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "absl/strings/str_format.h"
 #include "config/options.h"
 #include "model/catalog.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "sim/simulation.h"
+#include "sim/stream_world.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "rtrec server address");
-ABSL_FLAG(std::string, catalog, "", "Catalog JSONL the server uses (default: the demo catalog)");
-ABSL_FLAG(int, seconds, 60, "How long to run");
-ABSL_FLAG(int, users, 200, "Simulated users");
+ABSL_FLAG(std::string, catalog, "", "Catalog JSONL of the world (default: the demo catalog)");
+ABSL_FLAG(bool, upsert, true, "Upsert the world's items through UpsertItems before the run");
+ABSL_FLAG(double, seconds, 60, "Length of the run");
+ABSL_FLAG(double, rate, 150, "Recommend requests per second (open loop)");
 ABSL_FLAG(int, concurrency, 4, "Concurrent client threads");
+ABSL_FLAG(int, users, 200, "Simulated users");
 ABSL_FLAG(int, k, 5, "Slate size");
-ABSL_FLAG(double, like_ctr, 0.35, "Click probability for an item of a liked department");
-ABSL_FLAG(double, base_ctr, 0.02, "Click probability for any other item");
+ABSL_FLAG(double, window_s, 5, "Seconds per reported window");
+ABSL_FLAG(double, shift_at_s, -2, "When the preference shift happens (-1: never; -2: half-way)");
+ABSL_FLAG(int, shift_offset, 3, "Topics every liked topic moves at the shift");
+ABSL_FLAG(double, drift, 0.5, "Amplitude of the slow taste drift");
+ABSL_FLAG(double, like_ctr, 0.35, "Extra click probability for the most liked topic");
+ABSL_FLAG(double, base_ctr, 0.02, "Click probability of an item nobody likes");
 ABSL_FLAG(double, query_fraction, 0.2, "Share of requests that carry a search query");
-ABSL_FLAG(int, report_s, 5, "Seconds between reports");
-ABSL_FLAG(uint64_t, seed, 42, "Random seed");
-ABSL_FLAG(int, max_requests, 1000000, "Stop after this many requests in all");
-ABSL_FLAG(bool, allow_recent_items, true,
-          "Let slates repeat the user's recent items. With false, a simulated user who clicked "
-          "every liked item soon sees only items it does not like, whatever the model does");
+ABSL_FLAG(double, organic, 0.1, "Organic events (no request_id) per request");
+ABSL_FLAG(bool, greedy, false, "Ask for greedy slates (exploration: false): what the model ranks first");
+ABSL_FLAG(bool, allow_recent_items, true, "Let slates repeat the user's recent items");
+ABSL_FLAG(uint64_t, seed, 42, "Random seed of the world and the stream");
+ABSL_FLAG(std::string, csv, "", "Write one line per window here");
+ABSL_FLAG(std::string, summary, "", "Write the run's summary (key=value lines) here");
 
 namespace {
 
-struct Window {
-  std::mutex mu;
-  int64_t requests = 0, impressions = 0, clicks = 0, errors = 0;
-  std::vector<double> latencies_ms;
-  std::string sample;
+class GrpcService : public rtrec::sim::SimulatedService {
+ public:
+  explicit GrpcService(std::shared_ptr<grpc::Channel> channel)
+      : stub_(rtrec::v1::Recommender::NewStub(channel)) {}
+
+  absl::StatusOr<rtrec::sim::SimulatedSlate> Recommend(const std::string& user_id, const std::string& query,
+                                                       int64_t k) override {
+    rtrec::v1::RecommendRequest req;
+    req.set_user_id(user_id);
+    req.set_query(query);
+    req.set_k(static_cast<int32_t>(k));
+    req.set_allow_recent_items(absl::GetFlag(FLAGS_allow_recent_items));
+    if (absl::GetFlag(FLAGS_greedy)) req.set_exploration(false);
+    rtrec::v1::RecommendResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::Status s = stub_->Recommend(&ctx, req, &resp);
+    if (!s.ok()) return ToAbsl(s);
+    rtrec::sim::SimulatedSlate slate;
+    slate.request_id = resp.request_id();
+    slate.model_version = resp.model_version();
+    for (const auto& item : resp.items()) slate.item_ids.push_back(item.item_id());
+    return slate;
+  }
+
+  absl::Status Feedback(const std::string& request_id, const std::string& user_id, const std::string& item_id,
+                        double reward) override {
+    rtrec::v1::FeedbackRequest fb;
+    fb.set_request_id(request_id);
+    fb.set_user_id(user_id);
+    fb.set_item_id(item_id);
+    fb.set_reward(reward);
+    fb.set_event_type(request_id.empty() ? rtrec::v1::EVENT_TYPE_VIEW : rtrec::v1::EVENT_TYPE_CLICK);
+    rtrec::v1::FeedbackResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return ToAbsl(stub_->Feedback(&ctx, fb, &resp));
+  }
+
+  rtrec::v1::ModelInfo Info() {
+    rtrec::v1::ModelInfo info;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    stub_->GetModelInfo(&ctx, rtrec::v1::GetModelInfoRequest(), &info);
+    return info;
+  }
+
+  absl::Status Upsert(const std::vector<rtrec::model::CatalogItem>& items) {
+    constexpr size_t kChunk = 100;
+    for (size_t from = 0; from < items.size(); from += kChunk) {
+      rtrec::v1::UpsertItemsRequest req;
+      for (size_t i = from; i < std::min(items.size(), from + kChunk); ++i) {
+        auto* out = req.add_items();
+        out->set_item_id(items[i].item_id);
+        out->set_title(items[i].title);
+        out->set_text(items[i].text);
+        for (const auto& tag : items[i].tags) out->add_tags(tag);
+      }
+      rtrec::v1::UpsertItemsResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      grpc::Status s = stub_->UpsertItems(&ctx, req, &resp);
+      if (!s.ok()) return ToAbsl(s);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  static absl::Status ToAbsl(const grpc::Status& s) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  }
+  std::unique_ptr<rtrec::v1::Recommender::Stub> stub_;
 };
+
+// "|####r#####     o   |": served as a bar, r = random, o = oracle.
+std::string Bar(const rtrec::sim::WindowReport& w, double scale) {
+  constexpr int kWidth = 40;
+  auto col = [&](double v) { return std::clamp(static_cast<int>(v / scale * kWidth + 0.5), 0, kWidth - 1); };
+  std::string bar(kWidth, ' ');
+  for (int i = 0; i < col(w.served_expected); ++i) bar[i] = '#';
+  bar[col(w.random)] = 'r';
+  bar[col(w.oracle)] = 'o';
+  return "|" + bar + "|";
+}
 
 }  // namespace
 
@@ -63,136 +149,91 @@ int main(int argc, char** argv) {
   std::string catalog_path = absl::GetFlag(FLAGS_catalog);
   if (catalog_path.empty()) catalog_path = rtrec::config::DefaultCatalogPath();
   auto items = rtrec::model::ReadCatalogJsonl(catalog_path, 1 << 20);
-  if (!items.ok() || items->empty()) {
-    fprintf(stderr, "simulator: cannot read catalog %s: %s\n", catalog_path.c_str(),
+  if (!items.ok()) {
+    fprintf(stderr, "rtrec-sim: --catalog %s: %s\n", catalog_path.c_str(),
             std::string(items.status().message()).c_str());
-    return 1;
+    return 2;
   }
-  std::map<std::string, std::string> department;
-  std::vector<std::string> departments;
-  for (const auto& item : *items) {
-    std::string d = item.tags.empty() ? "other" : item.tags[0];
-    department[item.item_id] = d;
-    if (std::find(departments.begin(), departments.end(), d) == departments.end()) departments.push_back(d);
-  }
-  std::mt19937_64 setup(absl::GetFlag(FLAGS_seed));
-  const int n_users = absl::GetFlag(FLAGS_users);
-  std::vector<std::pair<std::string, std::string>> likes(n_users);
-  for (auto& l : likes) {
-    l.first = departments[setup() % departments.size()];
-    l.second = departments[setup() % departments.size()];
+  rtrec::sim::StreamWorldOptions wo;
+  wo.num_users = absl::GetFlag(FLAGS_users);
+  wo.base_ctr = absl::GetFlag(FLAGS_base_ctr);
+  wo.like_ctr = absl::GetFlag(FLAGS_like_ctr);
+  wo.drift = absl::GetFlag(FLAGS_drift);
+  wo.shift_at_s = absl::GetFlag(FLAGS_shift_at_s);
+  if (wo.shift_at_s == -2) wo.shift_at_s = absl::GetFlag(FLAGS_seconds) / 2;
+  wo.shift_offset = absl::GetFlag(FLAGS_shift_offset);
+  wo.seed = absl::GetFlag(FLAGS_seed);
+  auto world = rtrec::sim::StreamWorld::Create(wo, *items);
+  if (!world.ok()) {
+    fprintf(stderr, "rtrec-sim: %s\n", std::string(world.status().message()).c_str());
+    return 2;
   }
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30))) {
-    fprintf(stderr, "simulator: cannot reach %s\n", absl::GetFlag(FLAGS_target).c_str());
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60))) {
+    fprintf(stderr, "rtrec-sim: cannot reach %s\n", absl::GetFlag(FLAGS_target).c_str());
     return 1;
   }
-  Window window;
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> total_requests{0};
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_seconds));
-  std::vector<std::thread> workers;
-  for (int w = 0; w < absl::GetFlag(FLAGS_concurrency); ++w) {
-    workers.emplace_back([&, w] {
-      std::mt19937_64 rng(absl::GetFlag(FLAGS_seed) * 1000 + w);
-      std::uniform_real_distribution<double> u(0, 1);
-      auto stub = rtrec::v1::Recommender::NewStub(channel);
-      while (!stop && total_requests.fetch_add(1) < absl::GetFlag(FLAGS_max_requests)) {
-        const int user = static_cast<int>(rng() % n_users);
-        rtrec::v1::RecommendRequest req;
-        req.set_user_id(absl::StrCat("sim-user-", user));
-        req.set_k(absl::GetFlag(FLAGS_k));
-        req.set_allow_recent_items(absl::GetFlag(FLAGS_allow_recent_items));
-        if (u(rng) < absl::GetFlag(FLAGS_query_fraction)) req.set_query(likes[user].first + " gear");
-        rtrec::v1::RecommendResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-        const auto t0 = std::chrono::steady_clock::now();
-        grpc::Status s = stub->Recommend(&ctx, req, &resp);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-        int clicks = 0;
-        std::vector<std::string> shown;
-        if (s.ok()) {
-          for (const auto& item : resp.items()) {
-            const std::string& d = department[item.item_id()];
-            const bool liked = d == likes[user].first || d == likes[user].second;
-            const bool click = u(rng) < (liked ? absl::GetFlag(FLAGS_like_ctr) : absl::GetFlag(FLAGS_base_ctr));
-            shown.push_back(absl::StrCat(item.item_id(), click ? "*" : ""));
-            if (!click) continue;
-            ++clicks;
-            rtrec::v1::FeedbackRequest fb;
-            fb.set_request_id(resp.request_id());
-            fb.set_user_id(req.user_id());
-            fb.set_item_id(item.item_id());
-            fb.set_reward(1.0);
-            fb.set_event_type(rtrec::v1::EVENT_TYPE_CLICK);
-            rtrec::v1::FeedbackResponse fr;
-            grpc::ClientContext fctx;
-            stub->Feedback(&fctx, fb, &fr);
-          }
-        }
-        std::lock_guard<std::mutex> lock(window.mu);
-        ++window.requests;
-        if (!s.ok()) {
-          ++window.errors;
-          continue;
-        }
-        window.impressions += resp.items_size();
-        window.clicks += clicks;
-        window.latencies_ms.push_back(ms);
-        window.sample = absl::StrCat(req.user_id(), " (likes ", likes[user].first, ", ", likes[user].second,
-                                     req.query().empty() ? "" : absl::StrCat("; query '", req.query(), "'"),
-                                     "): ", absl::StrJoin(shown, " "));
-      }
-    });
-  }
-  auto info_stub = rtrec::v1::Recommender::NewStub(channel);
-  int64_t cumulative_clicks = 0, cumulative_impressions = 0;
-  printf("simulator: %d users over %zu departments, k=%d, %d clients; '*' marks a click\n", n_users,
-         departments.size(), absl::GetFlag(FLAGS_k), absl::GetFlag(FLAGS_concurrency));
-  while (std::chrono::steady_clock::now() < deadline && total_requests < absl::GetFlag(FLAGS_max_requests)) {
-    std::this_thread::sleep_for(std::chrono::seconds(absl::GetFlag(FLAGS_report_s)));
-    Window snapshot_copy;
-    {
-      std::lock_guard<std::mutex> lock(window.mu);
-      snapshot_copy.requests = window.requests;
-      snapshot_copy.impressions = window.impressions;
-      snapshot_copy.clicks = window.clicks;
-      snapshot_copy.errors = window.errors;
-      snapshot_copy.latencies_ms.swap(window.latencies_ms);
-      snapshot_copy.sample = window.sample;
-      window.requests = window.impressions = window.clicks = window.errors = 0;
+  GrpcService service(channel);
+  if (absl::GetFlag(FLAGS_upsert)) {
+    if (absl::Status s = service.Upsert(world->items()); !s.ok()) {
+      fprintf(stderr, "rtrec-sim: UpsertItems: %s\n", s.ToString().c_str());
+      return 1;
     }
-    auto& lat = snapshot_copy.latencies_ms;
-    std::sort(lat.begin(), lat.end());
-    const double p50 = lat.empty() ? 0 : lat[lat.size() / 2];
-    const double p99 = lat.empty() ? 0 : lat[std::min(lat.size() - 1, lat.size() * 99 / 100)];
-    cumulative_clicks += snapshot_copy.clicks;
-    cumulative_impressions += snapshot_copy.impressions;
-    rtrec::v1::ModelInfo info;
-    grpc::ClientContext ictx;
-    info_stub->GetModelInfo(&ictx, rtrec::v1::GetModelInfoRequest(), &info);
-    printf("[%3ds] %5lld req  ctr %.3f (all %.3f)  p50 %.1f ms  p99 %.1f ms  errors %lld | model v%lld "
-           "swaps %lld  batches %lld largest %lld  joined %lld  pending %lld\n",
-           static_cast<int>(absl::GetFlag(FLAGS_seconds) -
-                            std::chrono::duration_cast<std::chrono::seconds>(deadline - std::chrono::steady_clock::now()).count()),
-           static_cast<long long>(snapshot_copy.requests),
-           snapshot_copy.impressions ? static_cast<double>(snapshot_copy.clicks) / snapshot_copy.impressions : 0.0,
-           cumulative_impressions ? static_cast<double>(cumulative_clicks) / cumulative_impressions : 0.0, p50, p99,
-           static_cast<long long>(snapshot_copy.errors), static_cast<long long>(info.model_version()),
-           static_cast<long long>(info.swaps()), static_cast<long long>(info.batches()),
-           static_cast<long long>(info.largest_batch_size()), static_cast<long long>(info.impressions_joined()),
-           static_cast<long long>(info.experiences_pending()));
-    printf("        learner: %lld steps, mean reward %.3f, loss %.3f, IW ESS %.2f, rejected %lld | tuner: "
-           "lr %.2g, epsilon %.3f, %lld rounds, best round %.3f\n",
-           static_cast<long long>(info.learner_steps()), info.mean_reward(), info.last_loss(),
-           info.importance_weight_ess(), static_cast<long long>(info.rejected_swaps()),
-           info.learning_rate(), info.epsilon(), static_cast<long long>(info.tuner().rounds()),
-           info.tuner().best_objective());
-    printf("        e.g. %s\n", snapshot_copy.sample.c_str());
-    fflush(stdout);
   }
-  stop = true;
-  for (auto& t : workers) t.join();
+  std::ofstream csv;
+  if (!absl::GetFlag(FLAGS_csv).empty()) {
+    csv.open(absl::GetFlag(FLAGS_csv));
+    csv << rtrec::sim::WindowCsvHeader() << "\n";
+  }
+  rtrec::sim::SimulationOptions so;
+  so.seconds = absl::GetFlag(FLAGS_seconds);
+  so.rate = absl::GetFlag(FLAGS_rate);
+  so.concurrency = absl::GetFlag(FLAGS_concurrency);
+  so.k = absl::GetFlag(FLAGS_k);
+  so.window_s = absl::GetFlag(FLAGS_window_s);
+  so.query_fraction = absl::GetFlag(FLAGS_query_fraction);
+  so.organic_per_request = absl::GetFlag(FLAGS_organic);
+  so.seed = absl::GetFlag(FLAGS_seed);
+  so.real_time = true;
+  printf("rtrec-sim: %d users, %zu items in %zu topics, %.0f requests/s, k=%d, shift at %.0f s\n",
+         wo.num_users, world->items().size(), world->topics().size(), so.rate, static_cast<int>(so.k),
+         wo.shift_at_s);
+  printf("  bar: # served (expected click rate of the served slates), r random slate, o oracle\n");
+  fflush(stdout);
+  // A fixed scale, so the bars of different windows compare.
+  const double scale = (wo.base_ctr + wo.like_ctr) * 1.3 / 1.0;
+  auto on_window = [&](const rtrec::sim::WindowReport& w) {
+    rtrec::v1::ModelInfo info = service.Info();
+    printf("%5.0fs %s served %.3f (clicks %.3f) oracle %.3f random %.3f | v%lld swaps %lld steps %lld eps %.3f "
+           "fb %lld%s%s\n",
+           w.end_s, Bar(w, scale).c_str(), w.served_expected, w.served_ctr, w.oracle, w.random,
+           static_cast<long long>(info.model_version()), static_cast<long long>(info.swaps()),
+           static_cast<long long>(info.learner_steps()), info.epsilon(), static_cast<long long>(w.feedback_sent),
+           w.errors ? absl::StrCat(" errors ", w.errors).c_str() : "",
+           w.after_shift && w.start_s < wo.shift_at_s + so.window_s ? "  <- preference shift" : "");
+    fflush(stdout);
+    if (csv.is_open()) csv << rtrec::sim::WindowCsvRow(w) << "\n" << std::flush;
+  };
+  auto summary = rtrec::sim::RunSimulation(*world, so, &service, on_window);
+  if (!summary.ok()) {
+    fprintf(stderr, "rtrec-sim: %s\n", std::string(summary.status().message()).c_str());
+    return 2;
+  }
+  printf("rtrec-sim: served/oracle %.3f before the shift (last 3 windows), %.3f after; ", summary->before_shift,
+         summary->after_shift);
+  if (summary->feedback_to_recover >= 0) {
+    printf("back to 90%% of the pre-shift level after %lld feedback events (%.0f s)\n",
+           static_cast<long long>(summary->feedback_to_recover), summary->seconds_to_recover);
+  } else {
+    printf("not back to 90%% of the pre-shift level by the end\n");
+  }
+  if (!absl::GetFlag(FLAGS_summary).empty()) {
+    std::ofstream out(absl::GetFlag(FLAGS_summary));
+    out << absl::StrFormat(
+        "before_shift=%.4f\nafter_shift=%.4f\nfeedback_to_recover=%d\nseconds_to_recover=%.1f\n"
+        "total_feedback=%d\n",
+        summary->before_shift, summary->after_shift, summary->feedback_to_recover, summary->seconds_to_recover,
+        summary->total_feedback);
+  }
   return 0;
 }
