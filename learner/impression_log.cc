@@ -48,9 +48,19 @@ absl::Status ExperienceBuffer::FullError() const {
       "); retry this feedback later"));
 }
 
+bool ExperienceBuffer::MakeRoomLocked() {
+  if (HasRoomLocked()) return true;
+  if (overflow_ == OverflowPolicy::kRefuse) return false;
+  if (!items_.empty()) {
+    items_.pop_front();
+    ++discarded_;
+  }
+  return true;
+}
+
 absl::Status ExperienceBuffer::TryPush(Experience e) {
   rtrec::MutexLock lock(&mu_);
-  if (!HasRoomLocked()) {
+  if (!MakeRoomLocked()) {
     ++refused_;
     return FullError();
   }
@@ -60,7 +70,7 @@ absl::Status ExperienceBuffer::TryPush(Experience e) {
 
 absl::Status ExperienceBuffer::Reserve() {
   rtrec::MutexLock lock(&mu_);
-  if (!HasRoomLocked()) {
+  if (!MakeRoomLocked()) {
     ++refused_;
     return FullError();
   }
@@ -76,7 +86,7 @@ void ExperienceBuffer::PushReserved(Experience e) {
 
 void ExperienceBuffer::PushUnanswered(Experience e) {
   rtrec::MutexLock lock(&mu_);
-  if (!HasRoomLocked()) {
+  if (!MakeRoomLocked()) {
     ++dropped_unanswered_;
     return;
   }
@@ -134,6 +144,7 @@ ExperienceBufferStats ExperienceBuffer::stats() const {
   s.capacity = capacity_;
   s.refused = refused_;
   s.dropped_unanswered = dropped_unanswered_;
+  s.discarded = discarded_;
   return s;
 }
 

@@ -107,12 +107,25 @@ struct ExperienceBufferStats {
   int64_t refused = 0;
   // Default-reward examples of closing impressions dropped because it was full.
   int64_t dropped_unanswered = 0;
+  // Oldest experiences dropped to make room (OverflowPolicy::kDropOldest).
+  int64_t discarded = 0;
+};
+
+// What a full buffer does with a new experience.
+enum class OverflowPolicy {
+  // Refuse it (RESOURCE_EXHAUSTED): a learner will drain the buffer, and the
+  // client retries. The learner's back-pressure.
+  kRefuse,
+  // Drop the oldest experience (counted) and keep the new one: nobody drains
+  // the buffer (learner.enabled: false), and feedback must still be accepted.
+  kDropOldest,
 };
 
 // The bounded queue between the reward join and the learner.
 class ExperienceBuffer {
  public:
-  explicit ExperienceBuffer(int64_t capacity) : capacity_(capacity) {}
+  explicit ExperienceBuffer(int64_t capacity, OverflowPolicy overflow = OverflowPolicy::kRefuse)
+      : capacity_(capacity), overflow_(overflow) {}
 
   // Appends, or refuses with RESOURCE_EXHAUSTED when full (nothing changes).
   absl::Status TryPush(Experience e) ABSL_LOCKS_EXCLUDED(mu_);
@@ -140,14 +153,20 @@ class ExperienceBuffer {
   bool HasRoomLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return static_cast<int64_t>(items_.size()) + reserved_ < capacity_;
   }
+  // True when one more experience fits, after dropping the oldest under
+  // kDropOldest (then always true: reserved slots are bounded by the open
+  // impressions).
+  bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FullError() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<Experience> PopLocked(int64_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t capacity_;
+  const OverflowPolicy overflow_;
   mutable rtrec::Mutex mu_;
   std::deque<Experience> items_ ABSL_GUARDED_BY(mu_);
   int64_t reserved_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t dropped_unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

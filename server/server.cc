@@ -77,7 +77,11 @@ absl::Status RtrecServer::Load() {
   auto users = model::UserState::Create(config_.users);
   if (!users.ok()) return users.status();
   users_ = std::move(*users);
-  experiences_ = std::make_unique<learner::ExperienceBuffer>(config_.impressions.experience_capacity);
+  // Without a learner nobody drains the buffer: keep the newest experiences
+  // (counted drops) rather than refuse every feedback once it is full.
+  experiences_ = std::make_unique<learner::ExperienceBuffer>(
+      config_.impressions.experience_capacity,
+      config_.learner.enabled ? learner::OverflowPolicy::kRefuse : learner::OverflowPolicy::kDropOldest);
   auto impressions = learner::ImpressionLog::Create(config_.impressions, clock_, experiences_.get());
   if (!impressions.ok()) return impressions.status();
   impressions_ = std::move(*impressions);
@@ -189,6 +193,9 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
   out.push_back({"rtrec_unanswered_examples_dropped_total",
                  "Default-reward examples dropped because the learner was behind", true,
                  static_cast<double>(eb.dropped_unanswered)});
+  out.push_back({"rtrec_experiences_discarded_total",
+                 "Oldest experiences dropped unlearned because learning is off (learner.enabled false)",
+                 true, static_cast<double>(eb.discarded)});
   out.push_back({"rtrec_feedback_late_total", "Feedback for impressions that had closed", true,
                  static_cast<double>(s.late)});
   out.push_back({"rtrec_feedback_duplicate_total",

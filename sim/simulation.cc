@@ -150,7 +150,8 @@ absl::StatusOr<SimulationSummary> RunSimulation(const StreamWorld& world, const 
   return summary;
 }
 
-void SummarizeShift(const StreamWorld& world, SimulationSummary* summary, int64_t baseline_windows) {
+void SummarizeShift(const StreamWorld& world, SimulationSummary* summary, int64_t baseline_windows,
+                    double reference_level) {
   auto ratio = [](const WindowReport& w) { return w.oracle > 0 ? w.served_expected / w.oracle : 0.0; };
   const auto& windows = summary->windows;
   summary->total_feedback = 0;
@@ -169,13 +170,14 @@ void SummarizeShift(const StreamWorld& world, SimulationSummary* summary, int64_
   summary->before_shift = first_after > from ? before / static_cast<double>(first_after - from) : 0.0;
   summary->after_shift =
       first_after < windows.size() ? after / static_cast<double>(windows.size() - first_after) : 0.0;
+  summary->recovery_level = reference_level > 0 ? reference_level : summary->before_shift;
   summary->recovered_window = summary->feedback_to_recover = -1;
   summary->seconds_to_recover = -1;
   if (first_after == windows.size() || first_after == 0 || world.options().shift_at_s < 0) return;
   int64_t feedback = 0;
   for (size_t i = first_after; i < windows.size(); ++i) {
     feedback += windows[i].feedback_sent;
-    if (ratio(windows[i]) >= 0.9 * summary->before_shift) {
+    if (ratio(windows[i]) >= 0.9 * summary->recovery_level) {
       summary->recovered_window = windows[i].window;
       summary->feedback_to_recover = feedback;
       summary->seconds_to_recover = windows[i].end_s - world.options().shift_at_s;

@@ -76,9 +76,13 @@ struct SimulationSummary {
   // Served (expected) / oracle over the windows before the shift (the last
   // `baseline_windows` of them) and from the shift to the end.
   double before_shift = 0, after_shift = 0;
+  // The level recovery is measured against: before_shift, or the reference
+  // given to SummarizeShift (another run's pre-shift level, so that runs that
+  // never learned before the shift compare).
+  double recovery_level = 0;
   // The first window after the shift whose served/oracle is back at 90 % of
-  // the pre-shift level, and the feedback events sent from the shift to its
-  // end; -1 when it never recovered or there was no shift.
+  // recovery_level, and the feedback events sent from the shift to its end;
+  // -1 when it never recovered or there was no shift.
   int64_t recovered_window = -1;
   int64_t feedback_to_recover = -1;
   double seconds_to_recover = -1;
@@ -89,8 +93,10 @@ absl::StatusOr<SimulationSummary> RunSimulation(const StreamWorld& world, const 
                                                 SimulatedService* service,
                                                 const std::function<void(const WindowReport&)>& on_window);
 
-// Recomputes the summary's shift figures from its windows.
-void SummarizeShift(const StreamWorld& world, SimulationSummary* summary, int64_t baseline_windows = 3);
+// Recomputes the summary's shift figures from its windows; reference_level
+// > 0 replaces the run's own pre-shift level as the recovery target.
+void SummarizeShift(const StreamWorld& world, SimulationSummary* summary, int64_t baseline_windows = 3,
+                    double reference_level = -1);
 
 std::string WindowCsvHeader();
 std::string WindowCsvRow(const WindowReport& w);

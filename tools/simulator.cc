@@ -52,6 +52,9 @@ ABSL_FLAG(double, organic, 0.1, "Organic events (no request_id) per request");
 ABSL_FLAG(bool, greedy, false, "Ask for greedy slates (exploration: false): what the model ranks first");
 ABSL_FLAG(bool, allow_recent_items, true, "Let slates repeat the user's recent items");
 ABSL_FLAG(uint64_t, seed, 42, "Random seed of the world and the stream");
+ABSL_FLAG(double, recover_to, -1,
+          "Served/oracle level whose 90 % counts as recovered after the shift (default: the run's own "
+          "level before the shift)");
 ABSL_FLAG(std::string, csv, "", "Write one line per window here");
 ABSL_FLAG(std::string, summary, "", "Write the run's summary (key=value lines) here");
 
@@ -219,21 +222,22 @@ int main(int argc, char** argv) {
     fprintf(stderr, "rtrec-sim: %s\n", std::string(summary.status().message()).c_str());
     return 2;
   }
+  rtrec::sim::SummarizeShift(*world, &*summary, 3, absl::GetFlag(FLAGS_recover_to));
   printf("rtrec-sim: served/oracle %.3f before the shift (last 3 windows), %.3f after; ", summary->before_shift,
          summary->after_shift);
   if (summary->feedback_to_recover >= 0) {
-    printf("back to 90%% of the pre-shift level after %lld feedback events (%.0f s)\n",
+    printf("at 90%% of %.3f again after %lld feedback events (%.0f s)\n", summary->recovery_level,
            static_cast<long long>(summary->feedback_to_recover), summary->seconds_to_recover);
   } else {
-    printf("not back to 90%% of the pre-shift level by the end\n");
+    printf("not at 90%% of %.3f again by the end\n", summary->recovery_level);
   }
   if (!absl::GetFlag(FLAGS_summary).empty()) {
     std::ofstream out(absl::GetFlag(FLAGS_summary));
     out << absl::StrFormat(
-        "before_shift=%.4f\nafter_shift=%.4f\nfeedback_to_recover=%d\nseconds_to_recover=%.1f\n"
-        "total_feedback=%d\n",
-        summary->before_shift, summary->after_shift, summary->feedback_to_recover, summary->seconds_to_recover,
-        summary->total_feedback);
+        "before_shift=%.4f\nafter_shift=%.4f\nrecovery_level=%.4f\nfeedback_to_recover=%d\n"
+        "seconds_to_recover=%.1f\ntotal_feedback=%d\n",
+        summary->before_shift, summary->after_shift, summary->recovery_level, summary->feedback_to_recover,
+        summary->seconds_to_recover, summary->total_feedback);
   }
   return 0;
 }

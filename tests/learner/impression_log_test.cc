@@ -219,6 +219,26 @@ TEST(ExperienceBufferTest, RefusesWhenFullAndPopsOldestFirst) {
   EXPECT_EQ(got[1].item_index, 1);
 }
 
+TEST(ExperienceBufferTest, DropOldestKeepsTheNewestAndCountsTheDrops) {
+  ExperienceBuffer buffer(2, OverflowPolicy::kDropOldest);
+  for (int i = 0; i < 5; ++i) {
+    Experience e;
+    e.item_index = i;
+    ASSERT_TRUE(buffer.TryPush(e).ok());
+  }
+  ASSERT_TRUE(buffer.Reserve().ok());  // drops item 3 for the slot
+  Experience unanswered;
+  unanswered.item_index = 9;
+  buffer.PushUnanswered(unanswered);  // drops item 4; the slot stays held
+  const ExperienceBufferStats stats = buffer.stats();
+  EXPECT_EQ(stats.refused, 0);
+  EXPECT_EQ(stats.dropped_unanswered, 0);
+  EXPECT_EQ(stats.discarded, 5);
+  auto got = buffer.PopBatch(5);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].item_index, 9);
+}
+
 TEST(ExperienceBufferConcurrencyTest, WaitingLearnerGetsEveryExperienceExactlyOnce) {
   ExperienceBuffer buffer(64);
   constexpr int kPerProducer = 500;

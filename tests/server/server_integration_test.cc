@@ -414,6 +414,11 @@ TEST_F(ServerTest, StreamFeedbackAcceptsGoodMessagesAndListsBadOnes) {
 TEST_F(ServerTest, FeedbackIsLateDuplicateOrRefusedWhenTheLearnerIsBehind) {
   auto config = rtrec::testing::LoopbackConfig();
   config.impressions.experience_capacity = 1;
+  // A learner that is behind: it waits (up to an hour) for a batch of 1000
+  // before it pops anything, so the one slot stays taken.
+  config.learner.enabled = true;
+  config.learner.batch_size = 1000;
+  config.learner.max_batch_wait_ms = 3600000;
   config.impressions.reward_wait_ms = 60000;
   config.batcher.max_batch_size = 1;  // batches close by size: the fake clock never moves on its own
   auto server = RtrecServer::Start(config, &fake_clock_);
@@ -460,6 +465,39 @@ TEST_F(ServerTest, FeedbackIsLateDuplicateOrRefusedWhenTheLearnerIsBehind) {
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_refused_total 1"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_late_total 1"));
   EXPECT_THAT(metrics, HasSubstr("rtrec_feedback_duplicate_total 1"));
+}
+
+// With learning off nobody drains the experience buffer: feedback must still
+// be accepted (it updates the user's history), the oldest experiences make
+// room, and the drops are counted.
+TEST_F(ServerTest, FeedbackIsNeverRefusedWhenLearningIsOff) {
+  auto config = rtrec::testing::LoopbackConfig();
+  config.impressions.experience_capacity = 2;
+  StartAndLoad(config);
+  v1::RecommendRequest req;
+  req.set_user_id("off");
+  req.set_k(5);
+  v1::RecommendResponse shown;
+  ASSERT_TRUE(Recommend(req, &shown).ok());
+  for (const auto& item : shown.items()) {
+    v1::FeedbackRequest fb;
+    fb.set_user_id("off");
+    fb.set_request_id(shown.request_id());
+    fb.set_item_id(item.item_id());
+    fb.set_reward(1.0);
+    v1::FeedbackResponse resp;
+    ASSERT_TRUE(Feedback(fb, &resp).ok());
+    EXPECT_TRUE(resp.joined());
+  }
+  v1::ModelInfo info = Info();
+  EXPECT_EQ(info.feedback_refused(), 0);
+  EXPECT_EQ(info.experiences_pending(), 2);
+  EXPECT_EQ(info.impressions_joined(), 5);
+  EXPECT_THAT(rtrec::testing::HttpGet(server_->metrics_port(), "/metrics"),
+              HasSubstr("rtrec_experiences_discarded_total 3"));
+  v1::RecommendResponse next;
+  ASSERT_TRUE(Recommend(req, &next).ok());
+  EXPECT_EQ(next.context_item_ids_size(), 5);  // every click reached the history
 }
 
 // The GP tuner inside a real server: rounds complete from real feedback, and

@@ -221,6 +221,13 @@ TEST(SimulationTest, ShiftMovesEveryUsersTastesAndHurtsAStaleSlate) {
   for (int64_t w = 6; w <= run->recovered_window; ++w) sent += run->windows[w].feedback_sent;
   EXPECT_EQ(run->feedback_to_recover, sent);
   EXPECT_DOUBLE_EQ(run->seconds_to_recover, run->windows[run->recovered_window].end_s - 30);
+  EXPECT_EQ(run->recovery_level, run->before_shift);
+  // Against a level nobody reaches (another run's, say), it never recovers.
+  SimulationSummary against = *run;
+  SummarizeShift(world, &against, 3, /*reference_level=*/1.5);
+  EXPECT_EQ(against.recovery_level, 1.5);
+  EXPECT_EQ(against.recovered_window, -1);
+  EXPECT_EQ(against.feedback_to_recover, -1);
 }
 
 TEST(SimulationTest, ErrorsAreCountedAndBadOptionsRefused) {
