@@ -17,7 +17,7 @@ BUILD_DIR="${RTREC_BUILD_DIR:-build}"
 OUT="$BUILD_DIR/demo"
 mkdir -p "$OUT"
 SECONDS_TOTAL="${DEMO_SECONDS:-60}"
-SHIFT_AT=$(( SECONDS_TOTAL * 6 / 10 ))
+SHIFT_AT=$(( SECONDS_TOTAL * 6 / 10 / 5 * 5 ))  # on a 5 s window boundary
 
 "$BUILD_DIR/rtrec_server" --config config/demo.yaml > "$OUT/server.log" 2>&1 &
 SERVER_PID=$!

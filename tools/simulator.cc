@@ -213,7 +213,8 @@ int main(int argc, char** argv) {
            static_cast<long long>(info.model_version()), static_cast<long long>(info.swaps()),
            static_cast<long long>(info.learner_steps()), info.epsilon(), static_cast<long long>(w.feedback_sent),
            w.errors ? absl::StrCat(" errors ", w.errors).c_str() : "",
-           w.after_shift && w.start_s < wo.shift_at_s + so.window_s ? "  <- preference shift" : "");
+           wo.shift_at_s >= 0 && w.start_s <= wo.shift_at_s && wo.shift_at_s < w.end_s ? "  <- preference shift"
+                                                                                    : "");
     fflush(stdout);
     if (csv.is_open()) csv << rtrec::sim::WindowCsvRow(w) << "\n" << std::flush;
   };
