@@ -1,5 +1,7 @@
 #include "eval/datasets.h"
 
+#include <stdlib.h>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -12,8 +14,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// ctest runs every test in its own process, in parallel: each test writes
+// under names of its own.
 std::string Write(const std::string& name, const std::string& text) {
-  const std::string path = ::testing::TempDir() + "/" + name;
+  const std::string path = ::testing::TempDir() + "/datasets_test_" + name;
   std::ofstream(path) << text;
   return path;
 }
@@ -91,7 +95,8 @@ TEST(DatasetsTest, ReadsBothMovieLensFormats) {
 }
 
 TEST(DatasetsTest, TheMovieLensSampleIsDeterministicAndIsTheShippedOne) {
-  const std::string dir = ::testing::TempDir();
+  std::string dir = ::testing::TempDir() + "/movielens-sample-XXXXXX";
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
   ASSERT_TRUE(WriteMovieLensSample(dir, MovieLensSampleOptions()).ok());
   const std::string shipped = std::string(RTREC_SOURCE_DIR) + "/tests/data/movielens_sample";
   EXPECT_EQ(Read(dir + "/ratings.dat"), Read(shipped + "/ratings.dat"));
