@@ -42,14 +42,67 @@ std::vector<std::string> SplitCsv(const std::string& line) {
   return out;
 }
 
-std::vector<std::string> SplitFields(const std::string& line, bool double_colon) {
-  if (!double_colon) return SplitCsv(line);
-  std::vector<std::string> out = absl::StrSplit(absl::StripSuffix(line, "\r"), "::");
-  return out;
-}
-
 absl::Status LineError(const std::string& path, int64_t line, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(path, ":", line, ": ", what));
+}
+
+// A text file's non-empty lines, numbered from 1; errors name file and line.
+class LineReader {
+ public:
+  static absl::StatusOr<LineReader> Open(const std::string& path) {
+    LineReader r(path);
+    if (!r.in_) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+    return r;
+  }
+  // Moves to the next non-empty line; false at the end.
+  bool Next() {
+    while (std::getline(in_, line_)) {
+      ++line_no_;
+      if (!line_.empty()) return true;
+    }
+    return false;
+  }
+  const std::string& line() const { return line_; }
+  absl::Status Error(const std::string& what) const { return LineError(path_, line_no_, what); }
+
+  // Open Bandit: the current line as CSV with exactly `n` fields.
+  absl::StatusOr<std::vector<std::string>> CsvFields(size_t n) const {
+    std::vector<std::string> f = SplitCsv(line_);
+    if (f.size() != n) return Error(absl::StrCat(f.size(), " fields, the header has ", n));
+    return f;
+  }
+  // MovieLens: the current line's `n` fields, "::"-separated or CSV when the
+  // file began with a header starting with `csv_header` (the header itself
+  // gives an empty list).
+  absl::StatusOr<std::vector<std::string>> MovieLensFields(const std::string& csv_header, size_t n,
+                                                           const std::string& what) {
+    if (line_no_ == 1 && absl::StartsWith(line_, csv_header)) {
+      csv_ = true;
+      return std::vector<std::string>();
+    }
+    std::vector<std::string> f;
+    if (csv_ || !absl::StrContains(line_, "::")) {
+      f = SplitCsv(line_);
+    } else {
+      f = absl::StrSplit(absl::StripSuffix(line_, "\r"), "::");
+    }
+    if (f.size() != n) return Error(absl::StrCat("expected ", what));
+    return f;
+  }
+
+ private:
+  explicit LineReader(const std::string& path) : path_(path), in_(path) {}
+  std::string path_;
+  std::ifstream in_;
+  std::string line_;
+  int64_t line_no_ = 0;
+  bool csv_ = false;
+};
+
+// The first line of an Open Bandit CSV.
+absl::StatusOr<std::vector<std::string>> Header(LineReader& in) {
+  if (!in.Next()) return in.Error("empty file, expected a header");
+  return SplitCsv(in.line());
 }
 
 int64_t Column(const std::vector<std::string>& header, const std::string& name) {
@@ -60,11 +113,11 @@ int64_t Column(const std::vector<std::string>& header, const std::string& name) 
 }  // namespace
 
 absl::StatusOr<std::vector<BanditLogRow>> ReadOpenBanditLog(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::string line;
-  if (!std::getline(in, line)) return LineError(path, 1, "empty file, expected a header");
-  const std::vector<std::string> header = SplitCsv(line);
+  auto in = LineReader::Open(path);
+  if (!in.ok()) return in.status();
+  auto read_header = Header(*in);
+  if (!read_header.ok()) return read_header.status();
+  const std::vector<std::string>& header = *read_header;
   const int64_t ts = Column(header, "timestamp"), item = Column(header, "item_id"),
                 pos = Column(header, "position"), click = Column(header, "click"),
                 prop = Column(header, "propensity_score");
@@ -78,20 +131,16 @@ absl::StatusOr<std::vector<BanditLogRow>> ReadOpenBanditLog(const std::string& p
     if (absl::StartsWith(header[c], "user-item_affinity_")) affinity_cols.push_back(static_cast<int64_t>(c));
   }
   std::vector<BanditLogRow> rows;
-  int64_t line_no = 1;
   auto number = [&](const std::vector<std::string>& f, int64_t col, double* out) -> absl::Status {
     if (!absl::SimpleAtod(f[col], out)) {
-      return LineError(path, line_no, absl::StrCat("column '", header[col], "': not a number '", f[col], "'"));
+      return in->Error(absl::StrCat("column '", header[col], "': not a number '", f[col], "'"));
     }
     return absl::OkStatus();
   };
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    const std::vector<std::string> f = SplitCsv(line);
-    if (f.size() != header.size()) {
-      return LineError(path, line_no, absl::StrCat(f.size(), " fields, the header has ", header.size()));
-    }
+  while (in->Next()) {
+    auto fields = in->CsvFields(header.size());
+    if (!fields.ok()) return fields.status();
+    const std::vector<std::string>& f = *fields;
     BanditLogRow r;
     r.timestamp = f[ts];
     double v;
@@ -102,10 +151,10 @@ absl::StatusOr<std::vector<BanditLogRow>> ReadOpenBanditLog(const std::string& p
     if (auto s = number(f, click, &r.click); !s.ok()) return s;
     if (auto s = number(f, prop, &r.propensity); !s.ok()) return s;
     if (!(r.propensity > 0 && r.propensity <= 1)) {
-      return LineError(path, line_no, absl::StrCat("column 'propensity_score': ", f[prop], " is not in (0, 1]"));
+      return in->Error(absl::StrCat("column 'propensity_score': ", f[prop], " is not in (0, 1]"));
     }
     if (r.item < 0 || (!affinity_cols.empty() && r.item >= static_cast<int64_t>(affinity_cols.size()))) {
-      return LineError(path, line_no, absl::StrCat("column 'item_id': ", f[item], " is not a known item"));
+      return in->Error(absl::StrCat("column 'item_id': ", f[item], " is not a known item"));
     }
     for (int64_t c : user_cols) r.user_features.push_back(f[c]);
     for (int64_t c : affinity_cols) {
@@ -120,29 +169,25 @@ absl::StatusOr<std::vector<BanditLogRow>> ReadOpenBanditLog(const std::string& p
 }
 
 absl::StatusOr<std::vector<BanditItem>> ReadOpenBanditItems(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  std::string line;
-  if (!std::getline(in, line)) return LineError(path, 1, "empty file, expected a header");
-  const std::vector<std::string> header = SplitCsv(line);
+  auto in = LineReader::Open(path);
+  if (!in.ok()) return in.status();
+  auto read_header = Header(*in);
+  if (!read_header.ok()) return read_header.status();
+  const std::vector<std::string>& header = *read_header;
   const int64_t id = Column(header, "item_id"), f0 = Column(header, "item_feature_0");
   if (id < 0) return LineError(path, 1, "missing column 'item_id'");
   if (f0 < 0) return LineError(path, 1, "missing column 'item_feature_0'");
   std::vector<BanditItem> items;
-  int64_t line_no = 1;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    const std::vector<std::string> f = SplitCsv(line);
-    if (f.size() != header.size()) {
-      return LineError(path, line_no, absl::StrCat(f.size(), " fields, the header has ", header.size()));
-    }
+  while (in->Next()) {
+    auto fields = in->CsvFields(header.size());
+    if (!fields.ok()) return fields.status();
+    const std::vector<std::string>& f = *fields;
     BanditItem item;
     if (!absl::SimpleAtoi(f[id], &item.item_id) || item.item_id != static_cast<int64_t>(items.size())) {
-      return LineError(path, line_no, absl::StrCat("column 'item_id': expected ", items.size(), ", got '", f[id], "'"));
+      return in->Error(absl::StrCat("column 'item_id': expected ", items.size(), ", got '", f[id], "'"));
     }
     if (!absl::SimpleAtod(f[f0], &item.feature0)) {
-      return LineError(path, line_no, absl::StrCat("column 'item_feature_0': not a number '", f[f0], "'"));
+      return in->Error(absl::StrCat("column 'item_feature_0': not a number '", f[f0], "'"));
     }
     for (size_t c = 0; c < header.size(); ++c) {
       if (static_cast<int64_t>(c) != f0 && absl::StartsWith(header[c], "item_feature_")) {
@@ -151,75 +196,58 @@ absl::StatusOr<std::vector<BanditItem>> ReadOpenBanditItems(const std::string& p
     }
     items.push_back(std::move(item));
   }
-  if (items.empty()) return LineError(path, line_no, "no items");
+  if (items.empty()) return in->Error("no items");
   return items;
 }
 
 absl::StatusOr<MovieLensData> ReadMovieLens(const std::string& ratings_path, const std::string& movies_path) {
   MovieLensData data;
   std::map<std::string, int64_t> item_index;
-  {
-    std::ifstream in(movies_path);
-    if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", movies_path));
-    std::string line;
-    int64_t line_no = 0;
-    bool csv = false;
-    while (std::getline(in, line)) {
-      ++line_no;
-      if (line.empty()) continue;
-      if (line_no == 1 && absl::StartsWith(line, "movieId,")) {
-        csv = true;
-        continue;
-      }
-      const bool double_colon = !csv && absl::StrContains(line, "::");
-      std::vector<std::string> f = SplitFields(line, double_colon);
-      if (f.size() != 3) return LineError(movies_path, line_no, "expected movie id, title and genres");
-      if (item_index.count(f[0])) return LineError(movies_path, line_no, absl::StrCat("movie ", f[0], " twice"));
-      item_index[f[0]] = static_cast<int64_t>(data.items.size());
-      model::CatalogItem item;
-      item.item_id = absl::StrCat("ml-", f[0]);
-      item.title = f[1];
-      std::vector<std::string> genres = absl::StrSplit(f[2], '|', absl::SkipEmpty());
-      item.text = absl::StrJoin(genres, " ");
-      item.tags = genres;
-      data.items.push_back(std::move(item));
-    }
-    if (data.items.empty()) return LineError(movies_path, line_no, "no movies");
+  auto movies = LineReader::Open(movies_path);
+  if (!movies.ok()) return movies.status();
+  while (movies->Next()) {
+    auto f = movies->MovieLensFields("movieId,", 3, "movie id, title and genres");
+    if (!f.ok()) return f.status();
+    if (f->empty()) continue;  // the CSV header
+    const std::string& id = (*f)[0];
+    if (item_index.count(id)) return movies->Error(absl::StrCat("movie ", id, " twice"));
+    item_index[id] = static_cast<int64_t>(data.items.size());
+    model::CatalogItem item;
+    item.item_id = absl::StrCat("ml-", id);
+    item.title = (*f)[1];
+    std::vector<std::string> genres = absl::StrSplit((*f)[2], '|', absl::SkipEmpty());
+    item.text = absl::StrJoin(genres, " ");
+    item.tags = genres;
+    data.items.push_back(std::move(item));
   }
-  std::ifstream in(ratings_path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", ratings_path));
+  if (data.items.empty()) return movies->Error("no movies");
+
+  auto ratings = LineReader::Open(ratings_path);
+  if (!ratings.ok()) return ratings.status();
   std::map<std::string, int64_t> user_index;
-  std::string line;
-  int64_t line_no = 0;
-  bool csv = false;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    if (line_no == 1 && absl::StartsWith(line, "userId,")) {
-      csv = true;
-      continue;
-    }
-    std::vector<std::string> f = SplitFields(line, !csv && absl::StrContains(line, "::"));
-    if (f.size() != 4) return LineError(ratings_path, line_no, "expected user, movie, rating and timestamp");
-    auto item = item_index.find(f[1]);
+  while (ratings->Next()) {
+    auto f = ratings->MovieLensFields("userId,", 4, "user, movie, rating and timestamp");
+    if (!f.ok()) return f.status();
+    if (f->empty()) continue;  // the CSV header
+    auto item = item_index.find((*f)[1]);
     if (item == item_index.end()) {
-      return LineError(ratings_path, line_no, absl::StrCat("movie ", f[1], " is not in ", movies_path));
+      return ratings->Error(absl::StrCat("movie ", (*f)[1], " is not in ", movies_path));
     }
     Interaction x;
     double rating;
-    if (!absl::SimpleAtod(f[2], &rating)) {
-      return LineError(ratings_path, line_no, absl::StrCat("rating: not a number '", f[2], "'"));
+    if (!absl::SimpleAtod((*f)[2], &rating)) {
+      return ratings->Error(absl::StrCat("rating: not a number '", (*f)[2], "'"));
     }
-    if (!absl::SimpleAtoi(f[3], &x.timestamp)) {
-      return LineError(ratings_path, line_no, absl::StrCat("timestamp: not an integer '", f[3], "'"));
+    if (!absl::SimpleAtoi((*f)[3], &x.timestamp)) {
+      return ratings->Error(absl::StrCat("timestamp: not an integer '", (*f)[3], "'"));
     }
-    auto [user, inserted] = user_index.emplace(f[0], static_cast<int64_t>(data.users.size()));
-    if (inserted) data.users.push_back(f[0]);
+    auto [user, inserted] = user_index.emplace((*f)[0], static_cast<int64_t>(data.users.size()));
+    if (inserted) data.users.push_back((*f)[0]);
     x.user = user->second;
     x.item = item->second;
     data.interactions.push_back(x);
   }
-  if (data.interactions.empty()) return LineError(ratings_path, line_no, "no ratings");
+  if (data.interactions.empty()) return ratings->Error("no ratings");
   return data;
 }
 

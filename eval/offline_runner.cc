@@ -14,7 +14,7 @@
 #include "model/exploration_policy.h"
 #include "model/inference_engine.h"
 #include "model/model_store.h"
-#include "model/text_embedder.h"
+#include "sim/lockstep_runner.h"
 
 namespace rtrec::eval {
 
@@ -42,36 +42,14 @@ OfflineModel::~OfflineModel() = default;
 absl::StatusOr<std::unique_ptr<OfflineModel>> OfflineModel::Create(const config::RtrecConfig& config,
                                                                    std::vector<model::CatalogItem> items) {
   auto impl = std::make_unique<Impl>(config);
-  config::RtrecConfig cpu = config;
-  cpu.model.device = "cpu";
-  model::ConfigureIntraOpThreads(config.model.intra_op_threads);
-  auto text = model::TextEmbedder::Create(config.text_tower, "cpu");
-  if (!text.ok()) return text.status();
-  std::shared_ptr<const model::TextEmbedder> tower = std::move(*text);
-  auto snapshot = model::BuildInitialSnapshot(cpu, tower);
-  if (!snapshot.ok()) return snapshot.status();
-  impl->store.Publish(std::move(*snapshot));
-  config::CatalogOptions catalog_options = config.catalog;
-  catalog_options.max_items = std::max<int64_t>(catalog_options.max_items, static_cast<int64_t>(items.size()));
-  auto catalog = model::Catalog::Create(catalog_options);
-  if (!catalog.ok()) return catalog.status();
-  impl->catalog = std::move(*catalog);
-  std::vector<std::string> texts;
-  for (const auto& item : items) texts.push_back(model::ItemTextForEncoding(item));
-  auto embeddings = tower->Embed(texts);
-  if (!embeddings.ok()) return embeddings.status();
-  for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
-  if (auto up = impl->catalog->Upsert(std::move(items)); !up.ok()) return up.status();
-  auto log = learner::ImpressionLog::Create(config.impressions, &impl->clock, &impl->discarded);
-  if (!log.ok()) return log.status();
-  impl->log = std::move(*log);
-  model::InferenceEngineOptions eo;
-  eo.policy_seed = config.policy.seed;
-  eo.policy = &impl->policy;
-  eo.intra_op_threads = config.model.intra_op_threads;
-  auto engine = model::InferenceEngine::Create(eo, &impl->store, impl->log.get());
-  if (!engine.ok()) return engine.status();
-  impl->engine = std::move(*engine);
+  config::RtrecConfig sized = config;  // the catalog holds every item of the data
+  sized.catalog.max_items = std::max<int64_t>(config.catalog.max_items, static_cast<int64_t>(items.size()));
+  auto serving = sim::BuildOfflineServing(sized, std::move(items), &impl->clock, &impl->discarded, &impl->policy,
+                                          &impl->store);
+  if (!serving.ok()) return serving.status();
+  impl->catalog = std::move(serving->catalog);
+  impl->log = std::move(serving->log);
+  impl->engine = std::move(serving->engine);
   auto learner = learner::Learner::Create(config.learner, &impl->store, impl->catalog.get(), &impl->policy,
                                           /*publisher=*/nullptr, &impl->clock);
   if (!learner.ok()) return learner.status();

@@ -42,41 +42,53 @@ LockstepRunner::LockstepRunner(const LockstepOptions& options, SyntheticWorld* w
 
 LockstepRunner::~LockstepRunner() = default;
 
-absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
-    const LockstepOptions& options, SyntheticWorld* world) {
-  std::unique_ptr<LockstepRunner> r(new LockstepRunner(options, world));
-  const config::RtrecConfig& c = options.config;
-  model::ConfigureIntraOpThreads(c.model.intra_op_threads);
-  auto text = model::TextEmbedder::Create(c.text_tower, "cpu");
+absl::StatusOr<OfflineServing> BuildOfflineServing(const config::RtrecConfig& config,
+                                                   std::vector<model::CatalogItem> items, Clock* clock,
+                                                   learner::ExperienceBuffer* buffer,
+                                                   const model::PolicyControl* policy, model::ModelStore* store) {
+  model::ConfigureIntraOpThreads(config.model.intra_op_threads);
+  auto text = model::TextEmbedder::Create(config.text_tower, "cpu");
   if (!text.ok()) return text.status();
   std::shared_ptr<const model::TextEmbedder> tower = std::move(*text);
-  config::RtrecConfig cpu = c;
+  config::RtrecConfig cpu = config;
   cpu.model.device = "cpu";
   auto snapshot = model::BuildInitialSnapshot(cpu, tower);
   if (!snapshot.ok()) return snapshot.status();
-  r->store_.Publish(std::move(*snapshot));
+  store->Publish(std::move(*snapshot));
 
-  auto catalog = model::Catalog::Create(c.catalog);
+  OfflineServing out;
+  auto catalog = model::Catalog::Create(config.catalog);
   if (!catalog.ok()) return catalog.status();
-  r->catalog_ = std::move(*catalog);
-  std::vector<model::CatalogItem> items = world->items();
+  out.catalog = std::move(*catalog);
   std::vector<std::string> texts;
   for (const auto& item : items) texts.push_back(model::ItemTextForEncoding(item));
   auto embeddings = tower->Embed(texts);
   if (!embeddings.ok()) return embeddings.status();
   for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
-  if (auto up = r->catalog_->Upsert(std::move(items)); !up.ok()) return up.status();
+  if (auto up = out.catalog->Upsert(std::move(items)); !up.ok()) return up.status();
 
-  auto log = learner::ImpressionLog::Create(c.impressions, &r->clock_, &r->buffer_);
+  auto log = learner::ImpressionLog::Create(config.impressions, clock, buffer);
   if (!log.ok()) return log.status();
-  r->log_ = std::move(*log);
+  out.log = std::move(*log);
   model::InferenceEngineOptions eo;
-  eo.policy_seed = c.policy.seed;
-  eo.policy = &r->policy_;
-  eo.intra_op_threads = c.model.intra_op_threads;
-  auto engine = model::InferenceEngine::Create(eo, &r->store_, r->log_.get());
+  eo.policy_seed = config.policy.seed;
+  eo.policy = policy;
+  eo.intra_op_threads = config.model.intra_op_threads;
+  auto engine = model::InferenceEngine::Create(eo, store, out.log.get());
   if (!engine.ok()) return engine.status();
-  r->engine_ = std::move(*engine);
+  out.engine = std::move(*engine);
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
+    const LockstepOptions& options, SyntheticWorld* world) {
+  std::unique_ptr<LockstepRunner> r(new LockstepRunner(options, world));
+  const config::RtrecConfig& c = options.config;
+  auto serving = BuildOfflineServing(c, world->items(), &r->clock_, &r->buffer_, &r->policy_, &r->store_);
+  if (!serving.ok()) return serving.status();
+  r->catalog_ = std::move(serving->catalog);
+  r->log_ = std::move(serving->log);
+  r->engine_ = std::move(serving->engine);
   if (c.learner.enabled) {
     auto learner = learner::Learner::Create(c.learner, &r->store_, r->catalog_.get(), &r->policy_,
                                             /*publisher=*/nullptr, &r->clock_);

@@ -42,6 +42,21 @@ namespace rtrec::sim {
 // publishing every 5 steps, tuner off.
 config::RtrecConfig SmallLockstepConfig();
 
+// The serving path of one process without gRPC: the initial model (text
+// tower on the CPU) published into `store`, a catalog holding `items` with
+// their text embeddings, an impression log feeding `buffer`, and an inference
+// engine reading `policy`. Used by LockstepRunner and eval::OfflineModel.
+// REQUIRES: clock, buffer, policy and store outlive the result.
+struct OfflineServing {
+  std::unique_ptr<model::Catalog> catalog;
+  std::unique_ptr<learner::ImpressionLog> log;
+  std::unique_ptr<model::InferenceEngine> engine;
+};
+absl::StatusOr<OfflineServing> BuildOfflineServing(const config::RtrecConfig& config,
+                                                   std::vector<model::CatalogItem> items, Clock* clock,
+                                                   learner::ExperienceBuffer* buffer,
+                                                   const model::PolicyControl* policy, model::ModelStore* store);
+
 struct LockstepOptions {
   // model, text_tower, policy, impressions, learner and users.history_length
   // are used; learner.enabled false serves the initial model throughout.

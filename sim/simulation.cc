@@ -7,7 +7,6 @@
 #include <random>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/mutex.h"
 

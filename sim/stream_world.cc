@@ -64,27 +64,17 @@ std::vector<int64_t> StreamWorld::LikedTopics(int64_t user, double t) const {
   return liked;
 }
 
-std::vector<double> StreamWorld::TopicAffinity(int64_t user, double t) const {
-  const int64_t n = static_cast<int64_t>(topics_.size());
-  std::vector<double> logit(n, 0.0);
-  for (int64_t d : LikedTopics(user, t)) logit[d] = 1.0;
-  double max_logit = -1e300;
-  for (int64_t d = 0; d < n; ++d) {
-    logit[d] = options_.sharpness *
-               (logit[d] + options_.drift * std::sin(2 * M_PI * t / period_[user] + phase_[user][d]));
-    max_logit = std::max(max_logit, logit[d]);
-  }
-  double total = 0;
-  for (auto& l : logit) total += (l = std::exp(l - max_logit));
-  for (auto& l : logit) l /= total;
-  return logit;
-}
-
 std::vector<double> StreamWorld::RelativeAffinity(int64_t user, double t) const {
-  std::vector<double> a = TopicAffinity(user, t);
-  const double top = *std::max_element(a.begin(), a.end());
-  for (auto& x : a) x /= top;
-  return a;
+  // softmax_d(x) / max_d softmax_d(x) = exp(x_d − max x): no normaliser needed.
+  const int64_t n = static_cast<int64_t>(topics_.size());
+  std::vector<double> x(n, 0.0);
+  for (int64_t d : LikedTopics(user, t)) x[d] = 1.0;
+  for (int64_t d = 0; d < n; ++d) {
+    x[d] = options_.sharpness * (x[d] + options_.drift * std::sin(2 * M_PI * t / period_[user] + phase_[user][d]));
+  }
+  const double top = *std::max_element(x.begin(), x.end());
+  for (auto& v : x) v = std::exp(v - top);
+  return x;
 }
 
 double StreamWorld::ClickProbabilityGiven(const std::vector<double>& relative, int64_t item,

@@ -67,7 +67,6 @@ class StreamWorld {
 
   // The user's currently liked topics (after the shift when t ≥ shift_at_s).
   std::vector<int64_t> LikedTopics(int64_t user, double t) const;
-  std::vector<double> TopicAffinity(int64_t user, double t) const;
   // item -1 = unknown item.
   double ClickProbability(int64_t user, int64_t item, int64_t position, double t) const;
   // Expected clicks per shown item of a slate of k (mean over positions).
@@ -80,7 +79,7 @@ class StreamWorld {
 
  private:
   StreamWorld() = default;
-  // a_u(d, t) / max_d a_u(d, t).
+  // a_u(d, t) / max_d a_u(d, t), for every topic d.
   std::vector<double> RelativeAffinity(int64_t user, double t) const;
   double ClickProbabilityGiven(const std::vector<double>& relative, int64_t item, int64_t position) const;
 

@@ -204,7 +204,7 @@ int main(int argc, char** argv) {
   printf("  bar: # served (expected click rate of the served slates), r random slate, o oracle\n");
   fflush(stdout);
   // A fixed scale, so the bars of different windows compare.
-  const double scale = (wo.base_ctr + wo.like_ctr) * 1.3 / 1.0;
+  const double scale = (wo.base_ctr + wo.like_ctr) * 1.3;
   auto on_window = [&](const rtrec::sim::WindowReport& w) {
     rtrec::v1::ModelInfo info = service.Info();
     printf("%5.0fs %s served %.3f (clicks %.3f) oracle %.3f random %.3f | v%lld swaps %lld steps %lld eps %.3f "
