@@ -214,6 +214,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     Section s(node("users"), "users", &errors);
     s.Int("history_length", &c.users.history_length, 1, 1000);
     s.Int("num_shards", &c.users.num_shards, 1, 4096);
+    s.Int("max_consumed_items", &c.users.max_consumed_items, 1, 1000000);
     s.Finish();
   }
   {
@@ -257,6 +258,8 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("ffn_dim", &o.ffn_dim, 4, 16384);
     s.Int("seed", &o.seed, 0, kMaxInt);
     s.Int("intra_op_threads", &o.intra_op_threads, 1, 256);
+    s.Int("user_buckets", &o.user_buckets, 0, 100000000);
+    s.Double("history_decay", &o.history_decay, 0.0, 1.0);
     s.Finish();
     if (o.embedding_dim % o.num_heads != 0) {
       errors.push_back(absl::StrCat(
@@ -271,7 +274,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Double("epsilon", &o.epsilon, 0.0, 1.0);
     s.Int("default_k", &o.default_k, 1, 10000);
     s.Int("max_k", &o.max_k, 1, 10000);
-    s.Bool("exclude_recent_items", &o.exclude_recent_items);
+    s.Enum("exclusion", &o.exclusion, {"none", "recent", "consumed"});
     s.Int("seed", &o.seed, 0, kMaxInt);
     s.Finish();
     if (o.default_k > o.max_k) {
@@ -310,6 +313,12 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Double("grad_clip_norm", &o.grad_clip_norm, 1e-6, 1e6);
     s.Double("importance_weight_cap", &o.importance_weight_cap, 1.0, 1e6);
     s.Double("baseline_decay", &o.baseline_decay, 0.0, 0.999999);
+    s.Double("reward_loss_weight", &o.reward_loss_weight, 0.0, 1000.0);
+    s.Double("policy_loss_weight", &o.policy_loss_weight, 0.0, 1000.0);
+    s.Double("sparse_learning_rate_multiplier", &o.sparse_learning_rate_multiplier, 1e-3, 1e4);
+    s.Double("user_learning_rate", &o.user_learning_rate, 0.0, 100.0);
+    s.Double("replay_ratio", &o.replay_ratio, 0.0, 100.0);
+    s.Int("replay_capacity", &o.replay_capacity, 1, 100000000);
     s.Double("next_item_loss_weight", &o.next_item_loss_weight, 0.0, 1000.0);
     s.Int("next_item_negatives", &o.next_item_negatives, 1, 100000);
     s.Int("publish_every", &o.publish_every, 1, 100000000);

@@ -49,10 +49,14 @@ struct CatalogOptions {
 
 struct UserStateOptions {
   // Items of recent history kept per user (the user tower's window).
-  // Default: 50.
-  int64_t history_length = 50;
+  // Default: 20.
+  int64_t history_length = 20;
   // Independent lock shards of the user table. Default: 64.
   int64_t num_shards = 64;
+  // Distinct items remembered per user as consumed (positive feedback), for
+  // policy.exclusion "consumed"; the oldest are forgotten first.
+  // Default: 1000.
+  int64_t max_consumed_items = 1000;
 };
 
 struct TextTowerOptions {
@@ -103,20 +107,32 @@ struct ModelOptions {
   int64_t seed = 1;
   // Intra-op threads for CPU inference. Default: 1.
   int64_t intra_op_threads = 1;
+  // Rows of the hashed per-user embedding added to the user state (user ids
+  // hash into them, so a new user costs nothing); 0 disables it.
+  // Default: 65536.
+  int64_t user_buckets = 65536;
+  // The user state adds the recency-weighted mean of the history's item
+  // vectors; an item k clicks before the latest weighs history_decay^k.
+  // Lower values follow a change of taste faster. Default: 0.4.
+  double history_decay = 0.4;
 };
 
 struct PolicyOptions {
-  // Softmax temperature τ over scores; larger explores more. Default: 1.0.
-  double temperature = 1.0;
+  // Softmax temperature τ over scores (which are reward logits); larger
+  // explores more. Default: 0.1.
+  double temperature = 0.1;
   // Share of probability mixed uniformly over the candidates. Default: 0.0.
   double epsilon = 0.0;
   // Slate size when a request leaves k at 0. Default: 10.
   int64_t default_k = 10;
   // Largest slate a request may ask for. Default: 100.
   int64_t max_k = 100;
-  // Leave out items of the user's recent history unless the request allows
-  // them. Default: true.
-  bool exclude_recent_items = true;
+  // What a slate leaves out of what the user already consumed (items with
+  // positive feedback), unless the request says otherwise: "none" (repeat
+  // purchases, a daily coffee), "recent" (the last users.history_length
+  // items) or "consumed" (the last users.max_consumed_items distinct items:
+  // films, books). Default: "recent".
+  std::string exclusion = "recent";
   // Seed of the sampling streams (one per inference thread). Default: 12345.
   int64_t seed = 12345;
 };
@@ -161,28 +177,56 @@ struct ImpressionLogOptions {
 struct LearnerOptions {
   // Run the online learner. Default: true.
   bool enabled = true;
-  // Experiences per optimizer step. Default: 64.
-  int64_t batch_size = 64;
+  // Experiences per optimizer step. Default: 128.
+  int64_t batch_size = 128;
   // A step runs on a partial batch once its first experience waited this
   // long. Default: 200.
   int64_t max_batch_wait_ms = 200;
-  // Adam learning rate at start (the tuner may change it). Default: 0.001.
-  double learning_rate = 0.001;
+  // Adam learning rate at start (the tuner may change it). Default: 0.0005.
+  double learning_rate = 0.0005;
   // Gradients are clipped to this global L2 norm. Default: 1.0.
   double grad_clip_norm = 1.0;
   // Cap c on the importance weight π/β. Default: 10.
   double importance_weight_cap = 10.0;
   // Decay of the running reward baseline b, per example. Default: 0.995.
   double baseline_decay = 0.995;
-  // Weight of the auxiliary next-item loss on positive events. Default: 1.0.
+  // Weight of the reward model's loss: binary cross-entropy of
+  // P(reward > 0 | user, item, slate position) on every logged example,
+  // zeros included. The reward model is the policy term's control variate;
+  // 0 disables it (the control variate is then the running mean b).
+  // Default: 1.0.
+  double reward_loss_weight = 1.0;
+  // Weight of the off-policy top-K REINFORCE term. Default: 0: on the
+  // bandit world every weight tried (1 down to 0.001) lost against the
+  // reward model alone (bench/RESULTS.md): the single-draw log π of a slate's
+  // lower items keeps falling without saturating and pulls the shared scores
+  // apart. Default: 0.0.
+  double policy_loss_weight = 0.0;
+  // The embedding tables (item ids, item biases, users) learn at
+  // learning_rate times this: each row sees only its own examples.
+  // Default: 20.
+  double sparse_learning_rate_multiplier = 20.0;
+  // Per-example SGD step of the hashed user embedding: how fast a user's
+  // own feedback personalises (and re-personalises) the user. Default: 0.1.
+  double user_learning_rate = 0.1;
+  // Each step also learns from replay_ratio times its batch size examples
+  // drawn at random from the last replay_capacity ones learned: online data
+  // is seen more than once at a learning rate low enough to stay stable.
+  // 0 disables replay. Default: 0.
+  double replay_ratio = 0.0;
+  // Default: 20000.
+  int64_t replay_capacity = 20000;
+  // Weight of the auxiliary next-item loss on positive organic events
+  // (feedback without a request_id; joined ones teach the reward model).
+  // Default: 1.0.
   double next_item_loss_weight = 1.0;
   // Sampled negatives per positive event in the next-item loss. Default: 64.
   int64_t next_item_negatives = 64;
-  // Publish a snapshot every this many steps... Default: 50.
-  int64_t publish_every = 50;
+  // Publish a snapshot every this many steps... Default: 10.
+  int64_t publish_every = 10;
   // ...or when this long has passed since the last publish and at least one
-  // step ran; 0 disables the timer. Default: 10000.
-  int64_t publish_interval_ms = 10000;
+  // step ran; 0 disables the timer. Default: 1000.
+  int64_t publish_interval_ms = 1000;
   // Recent logged examples on which a new snapshot's self-normalised IPS
   // estimate is compared with the serving snapshot's. Default: 2048.
   int64_t guard_window = 2048;
@@ -190,16 +234,19 @@ struct LearnerOptions {
   // Default: 200.
   int64_t guard_min_examples = 200;
   // A snapshot whose estimate is below the serving one's by more than this
-  // (in reward units) is rejected and the learner rolls back. Default: 0.05.
-  double guard_margin = 0.05;
+  // (in reward units) is rejected and the learner rolls back. Default: 0.1.
+  double guard_margin = 0.1;
   // Seed of the learner's sampling and dropout. Default: 1.
   int64_t seed = 1;
 };
 
 struct TunerOptions {
   // Let the GP tuner choose the learning rate and the exploration share
-  // (policy.epsilon) round by round. Needs the learner. Default: true.
-  bool enabled = true;
+  // (policy.epsilon) round by round. Needs the learner. Off by default: on
+  // the bandit world its exploratory rounds cost more than its choices gained
+  // (bench/RESULTS.md); ε spreads a Plackett-Luce slate's later slots almost
+  // uniformly when τ is small. Default: false.
+  bool enabled = false;
   // A round ends after this many logged examples (joined or unanswered)...
   // Default: 2000.
   int64_t round_size = 2000;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/clock.h"
+#include "model/policy_probabilities.h"
 #include "learner/learner.h"
 #include "model/exploration_policy.h"
 #include "model/inference_engine.h"
@@ -275,7 +276,7 @@ absl::StatusOr<BanditEvalReport> EvaluateOpenBandit(const config::RtrecConfig& c
     for (size_t i = from; i < to; ++i) {
       const BanditLogRow& row = random_log[i];
       const std::vector<float>& s = (*scores)[i - from];
-      const std::vector<double> pi = model::SelectionProbabilities(s, params);
+      const std::vector<double> pi = model::PolicyProbabilities(s, params);
       std::vector<double> top(n, 0.0);
       top[std::max_element(s.begin(), s.end()) - s.begin()] = 1.0;
       served.push_back(Decide(row, pi, q));

@@ -18,8 +18,9 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
   e.context = imp.context;
   e.query = imp.query;
   e.candidates = imp.candidates;
-  e.excluded_context = imp.excluded_context;
+  e.excluded = imp.excluded;
   e.item_index = imp.slate[pos].item_index;
+  e.slate_position = static_cast<int64_t>(pos);
   e.reward = reward;
   e.propensity = imp.slate[pos].propensity;
   e.selection_probability = imp.slate[pos].selection_probability;
@@ -181,6 +182,7 @@ void ImpressionLog::Record(Impression impression) {
   Entry entry;
   entry.answered.assign(impression.slate.size(), 0);
   entry.reward_sum.assign(impression.slate.size(), 0.0);
+  entry.had_positive.assign(impression.slate.size(), 0);
   entry.impression = std::move(impression);
   order_.emplace_back(now, id);
   entries_[id] = std::move(entry);
@@ -189,7 +191,9 @@ void ImpressionLog::Record(Impression impression) {
 
 absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
                                                 const std::string& user_id,
-                                                const std::string& item_id, double reward) {
+                                                const std::string& item_id, double reward,
+                                                bool* first_positive) {
+  if (first_positive) *first_positive = false;
   rtrec::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
   ExpireLocked(now);
@@ -217,8 +221,15 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
         "item_id: '", item_id, "' was not in the slate of request_id '", request_id, "'"));
   }
   const bool sum = options_.feedback_aggregation == "sum";
+  auto note_positive = [&] {
+    if (reward > 0 && !entry.had_positive[pos]) {
+      entry.had_positive[pos] = 1;
+      if (first_positive) *first_positive = true;
+    }
+  };
   if (entry.answered[pos]) {
     if (sum) entry.reward_sum[pos] += reward;
+    note_positive();
     ++stats_.duplicate;
     return JoinOutcome::kDuplicate;
   }
@@ -235,6 +246,7 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
     }
   }
   entry.answered[pos] = 1;
+  note_positive();
   ++stats_.joined;
   return JoinOutcome::kJoined;
 }

@@ -64,8 +64,9 @@ struct Impression {
   int64_t num_candidates = 0;
   // The request's explicit candidates; empty means the whole catalog.
   std::vector<int64_t> candidates;
-  // Whether the context items were left out of the candidates.
-  bool excluded_context = false;
+  // Items left out of the candidates (the user's consumed items under the
+  // request's exclusion), sorted ascending.
+  std::vector<int64_t> excluded;
   bool explored = true;
   int64_t model_version = 0;
   absl::Time logged_at;
@@ -80,8 +81,11 @@ struct Experience {
   std::string query;
   // As in the Impression: empty means the whole catalog.
   std::vector<int64_t> candidates;
-  bool excluded_context = false;
+  // As in the Impression: left out of the candidates, sorted ascending.
+  std::vector<int64_t> excluded;
   int64_t item_index = 0;
+  // Position of the item in its slate (0 = top); 0 for organic events.
+  int64_t slate_position = 0;
   double reward = 0;
   // Logged policy; 1 for organic events (no propensity is known).
   double propensity = 1.0;
@@ -201,9 +205,13 @@ class ImpressionLog {
   // closed so long ago that it is forgotten); INVALID_ARGUMENT naming user_id
   // or item_id when they do not match the impression; RESOURCE_EXHAUSTED when
   // the experience buffer is full (nothing changed; retry later).
+  // `first_positive` (optional) is set when this is the first event with a
+  // positive reward for the (request, item): the one that may enter the
+  // user's history.
   absl::StatusOr<JoinOutcome> Join(const std::string& request_id,
                                    const std::string& user_id,
-                                   const std::string& item_id, double reward)
+                                   const std::string& item_id, double reward,
+                                   bool* first_positive = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Expires every impression older than reward_wait_ms; returns how many.
@@ -218,6 +226,7 @@ class ImpressionLog {
     Impression impression;
     std::vector<char> answered;        // per slate item
     std::vector<double> reward_sum;    // per slate item ("sum" aggregation)
+    std::vector<char> had_positive;    // per slate item: a positive reward came
   };
   void RememberClosedLocked(const std::string& request_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/mutex.h"
+#include "absl/container/flat_hash_map.h"
+#include "model/policy_probabilities.h"
 #include "model/recommender_model.h"
 #include "model/text_embedder_impl.h"
 
@@ -24,12 +26,17 @@ bool IsLogged(const Experience& e) {
   return e.source != Experience::Source::kOrganic && e.selection_probability > 0;
 }
 
-// Scores of a batch of experiences under one model: log π(a|s) per example
-// (as the serving policy computes π), the user states and the item table.
+// One model's view of a batch of experiences. Experiences of one request
+// share their context, so the user tower runs once per request ("context
+// rows"); organic events each have a row of their own.
 struct PolicyForward {
-  torch::Tensor log_pi;  // [B]
-  torch::Tensor users;   // [B, D]
-  torch::Tensor items;   // [N, D]
+  torch::Tensor items;        // [N, D]
+  torch::Tensor users;        // [U, D], one per context row
+  torch::Tensor scores;       // [U, N]
+  torch::Tensor log_pi_all;   // [U, N], log π as served; −inf off the candidates
+  torch::Tensor row_of;       // [B] int64: the example's context row
+  torch::Tensor log_pi;       // [B] log π(a|s) of each example's item
+  torch::Tensor item_scores;  // [B] s of each example's item
 };
 
 PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
@@ -40,17 +47,34 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
   const int64_t n = item_text.size(0);
   const int64_t b = static_cast<int64_t>(batch.size());
   PolicyForward out;
-  out.items = m.ItemEmbeddings(item_text, torch::arange(n, torch::TensorOptions(torch::kInt64).device(device)));
-  const int64_t max_history = m.options().max_history;
-  std::vector<torch::Tensor> histories;
-  std::vector<bool> has_query(b, false);
-  std::vector<std::string> queries;
-  std::vector<int64_t> query_rows;
-  std::vector<uint8_t> valid(static_cast<size_t>(b * n), 1);
-  std::vector<int64_t> actions(b);
-  std::vector<float> num_valid(b);
+  torch::Tensor ids = torch::arange(n, torch::TensorOptions(torch::kInt64).device(device));
+  out.items = m.ItemEmbeddings(item_text, ids);
+  torch::Tensor biases = m.ItemBiases(ids);
+  // Context rows.
+  absl::flat_hash_map<std::string, int64_t> row_of_request;
+  std::vector<const Experience*> rows;
+  std::vector<int64_t> row_of(b);
   for (int64_t r = 0; r < b; ++r) {
     const Experience& e = *batch[r];
+    if (e.request_id.empty()) {
+      row_of[r] = static_cast<int64_t>(rows.size());
+      rows.push_back(&e);
+      continue;
+    }
+    auto [it, fresh] = row_of_request.emplace(e.request_id, static_cast<int64_t>(rows.size()));
+    if (fresh) rows.push_back(&e);
+    row_of[r] = it->second;
+  }
+  const int64_t u_rows = static_cast<int64_t>(rows.size());
+  const int64_t max_history = m.options().max_history;
+  const int64_t buckets = m.options().user_buckets;
+  std::vector<torch::Tensor> histories;
+  std::vector<bool> has_query(u_rows, false);
+  std::vector<std::string> queries;
+  std::vector<int64_t> query_rows, user_rows(u_rows, 0);
+  std::vector<uint8_t> valid(static_cast<size_t>(u_rows * n), 1);
+  for (int64_t r = 0; r < u_rows; ++r) {
+    const Experience& e = *rows[r];
     std::vector<int64_t> ctx;
     for (int64_t idx : e.context) {
       if (idx >= 0 && idx < n) ctx.push_back(idx);
@@ -64,6 +88,7 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
       queries.push_back(e.query);
       query_rows.push_back(r);
     }
+    if (buckets > 0) user_rows[r] = model::UserBucket(e.user_id, buckets);
     uint8_t* row = valid.data() + r * n;
     if (!e.candidates.empty()) {
       std::fill(row, row + n, 0);
@@ -71,14 +96,14 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
         if (idx >= 0 && idx < n) row[idx] = 1;
       }
     }
-    if (e.excluded_context) {
-      for (int64_t idx : e.context) {
-        if (idx >= 0 && idx < n) row[idx] = 0;
-      }
+    for (int64_t idx : e.excluded) {
+      if (idx >= 0 && idx < n) row[idx] = 0;
     }
-    row[e.item_index] = 1;  // what was shown was a candidate
-    actions[r] = e.item_index;
-    num_valid[r] = static_cast<float>(std::count(row, row + n, uint8_t{1}));
+  }
+  std::vector<int64_t> actions(b);
+  for (int64_t r = 0; r < b; ++r) {
+    actions[r] = batch[r]->item_index;
+    valid[row_of[r] * n + actions[r]] = 1;  // what was shown was a candidate
   }
   torch::Tensor query_text;
   if (!queries.empty()) {
@@ -87,24 +112,51 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
       torch::NoGradGuard no_grad;
       encoded = text.impl()->EncodeBatch(queries);
     }
-    query_text = torch::zeros({b, encoded.size(1)}, encoded.options());
+    query_text = torch::zeros({u_rows, encoded.size(1)}, encoded.options());
     query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(device), encoded);
   }
-  out.users = m.UserStates(histories, query_text, has_query);
-  torch::Tensor logits = torch::matmul(out.users, out.items.t()) / params.temperature;  // [B, N]
-  torch::Tensor mask = torch::from_blob(valid.data(), {b, n}, torch::kUInt8).to(device).to(torch::kBool);
-  logits = logits.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
-  torch::Tensor log_soft = torch::log_softmax(logits, 1);
-  torch::Tensor a = torch::tensor(actions, torch::kInt64).to(device).unsqueeze(1);
-  torch::Tensor lp = log_soft.gather(1, a).squeeze(1);
-  if (params.epsilon > 0) {
-    torch::Tensor nv = torch::tensor(num_valid, torch::kFloat32).to(device);
-    out.log_pi = torch::log((1.0 - params.epsilon) * torch::exp(lp) + params.epsilon / nv);
-  } else {
-    out.log_pi = lp;
-  }
+  out.users = m.UserStates(histories, query_text, has_query,
+                           torch::tensor(user_rows, torch::kInt64).to(device));
+  out.scores = model::RecommenderModelImpl::Scores(out.users, out.items, biases);  // [U, N]
+  torch::Tensor mask = torch::from_blob(valid.data(), {u_rows, n}, torch::kUInt8).to(device).to(torch::kBool);
+  out.log_pi_all = model::PolicyLogProbabilities(out.scores, mask, params);
+  out.row_of = torch::tensor(row_of, torch::kInt64).to(device);
+  torch::Tensor a = torch::tensor(actions, torch::kInt64).to(device);
+  out.log_pi = out.log_pi_all.index({out.row_of, a});
+  out.item_scores = out.scores.index({out.row_of, a});
   return out;
 }
+
+// Adam (β = 0.9, 0.999, ε = 1e-8, as torch's) on some rows of an embedding
+// table, lazily: only rows that get a gradient move, and each row's bias
+// correction counts its own steps, so a row seen for the first time moves
+// by about the learning rate.
+struct RowAdam {
+  torch::Tensor m, v, steps;  // steps: [R] float
+
+  void Step(torch::Tensor& w, const torch::Tensor& rows, double lr) {
+    torch::NoGradGuard no_grad;
+    if (!w.grad().defined() || rows.numel() == 0) return;
+    if (!m.defined()) {
+      m = torch::zeros_like(w);
+      v = torch::zeros_like(w);
+      steps = torch::zeros({w.size(0)}, w.options());
+    }
+    constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    torch::Tensor g = w.grad().index_select(0, rows);
+    torch::Tensor mr = m.index_select(0, rows).mul_(b1).add_(g, 1 - b1);
+    torch::Tensor vr = v.index_select(0, rows).mul_(b2).addcmul_(g, g, 1 - b2);
+    torch::Tensor t = steps.index_select(0, rows).add_(1);
+    m.index_copy_(0, rows, mr);
+    v.index_copy_(0, rows, vr);
+    steps.index_copy_(0, rows, t);
+    torch::Tensor c1 = (1 - torch::pow(b1, t)).unsqueeze(1);
+    torch::Tensor c2 = (1 - torch::pow(b2, t)).unsqueeze(1);
+    torch::Tensor update = (mr / c1) / ((vr / c2).sqrt_().add_(eps));
+    w.index_add_(0, rows, update, -lr);
+  }
+  void Reset() { m = v = steps = torch::Tensor(); }
+};
 
 std::vector<double> ToVector(const torch::Tensor& t) {
   torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
@@ -148,6 +200,8 @@ struct Learner::Impl {
   double item_count_total = 0;
   // Recent logged examples, for the publish guard.
   std::deque<Experience> window;
+  // Recent examples learned again (learner.replay_ratio).
+  std::deque<Experience> replay;
   int64_t steps_since_publish = 0;
   absl::Time last_publish;
 
@@ -160,34 +214,53 @@ struct Learner::Impl {
   rtrec::Notification stop;
   ExperienceBuffer* buffer = nullptr;
 
-  // Adam over every parameter except the item id table, which gets a lazy
-  // Adam over the rows of items that exist (IdTableStep): the table is sized
-  // for catalog.max_items, and a dense Adam step over all of it would cost
-  // more than the rest of the step together.
-  torch::Tensor id_m, id_v;
-  int64_t id_steps = 0;
+  // Adam over every parameter except the embedding tables, which only move
+  // in the rows a step touched: item ids and biases get a lazy Adam
+  // (RowAdam) at learning_rate · sparse_learning_rate_multiplier, users
+  // per-example SGD at user_learning_rate (see TableSteps). The tables are
+  // sized for catalog.max_items and model.user_buckets; a dense step over
+  // all of them would cost more than the rest of the step.
+  RowAdam item_id_adam, item_bias_adam;
+  // Rows of the tables the current step touches: the catalog's items, and
+  // the batch's users.
+  torch::Tensor item_rows, user_rows;
+
+  static bool IsTable(const std::string& name) {
+    return name == "item_id_emb.weight" || name == "item_bias.weight" || name == "user_emb.weight";
+  }
+
+  // The tables with the rows the step touched.
+  std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> Tables() {
+    model::RecommenderModelImpl& m = *weights->model;
+    std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> out = {
+        {&m.item_id_emb->weight, &item_rows}, {&m.item_bias->weight, &item_rows}};
+    if (m.user_emb) out.push_back({&m.user_emb->weight, &user_rows});
+    return out;
+  }
 
   void ResetOptimizer() {
     std::vector<torch::Tensor> dense;
     for (auto& p : weights->model->named_parameters()) {
-      if (p.key() != "item_id_emb.weight") dense.push_back(p.value());
+      if (!IsTable(p.key())) dense.push_back(p.value());
     }
     optimizer = std::make_unique<torch::optim::Adam>(dense, torch::optim::AdamOptions(learning_rate.load()));
-    id_m = torch::Tensor();
-    id_v = torch::Tensor();
-    id_steps = 0;
+    item_id_adam.Reset();
+    item_bias_adam.Reset();
   }
 
-  // Zeroes every gradient, the id table's included.
+  // Zeroes every gradient: the dense ones, and the touched rows of the tables
+  // (the only rows a step writes).
   void ZeroGrad() {
+    torch::NoGradGuard no_grad;
     optimizer->zero_grad();
-    auto& g = weights->model->item_id_emb->weight.mutable_grad();
-    if (g.defined()) g.zero_();
+    for (auto [w, rows] : Tables()) {
+      if (w->grad().defined() && rows->defined()) w->mutable_grad().index_fill_(0, *rows, 0.0);
+    }
   }
 
-  // Clips the global gradient norm (dense parameters plus the first `n` rows
-  // of the id table) to grad_clip_norm; returns the norm before clipping.
-  double ClipGradients(int64_t n) {
+  // Clips the global gradient norm (dense parameters plus the touched rows
+  // of the tables) to grad_clip_norm; returns the norm before clipping.
+  double ClipGradients() {
     torch::NoGradGuard no_grad;
     double sq = 0;
     for (auto& group : optimizer->param_groups()) {
@@ -195,8 +268,9 @@ struct Learner::Impl {
         if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
       }
     }
-    const torch::Tensor& id_grad = weights->model->item_id_emb->weight.grad();
-    if (id_grad.defined()) sq += id_grad.narrow(0, 0, n).pow(2).sum().item<double>();
+    for (auto [w, rows] : Tables()) {
+      if (w->grad().defined()) sq += w->grad().index_select(0, *rows).pow(2).sum().item<double>();
+    }
     const double norm = std::sqrt(sq);
     if (std::isfinite(norm) && norm > options.grad_clip_norm) {
       const double scale = options.grad_clip_norm / (norm + 1e-6);
@@ -205,29 +279,33 @@ struct Learner::Impl {
           if (p.grad().defined()) p.mutable_grad().mul_(scale);
         }
       }
-      if (id_grad.defined()) weights->model->item_id_emb->weight.mutable_grad().narrow(0, 0, n).mul_(scale);
+      for (auto [w, rows] : Tables()) {
+        if (w->grad().defined()) {
+          torch::Tensor& g = w->mutable_grad();
+          g.index_copy_(0, *rows, g.index_select(0, *rows).mul_(scale));
+        }
+      }
     }
     return norm;
   }
 
-  // Adam (β = 0.9, 0.999, ε = 1e-8, as torch's) on the first `n` rows of the id table.
-  void IdTableStep(int64_t n) {
-    torch::NoGradGuard no_grad;
-    torch::Tensor& w = weights->model->item_id_emb->weight;
-    if (!w.grad().defined()) return;
-    if (!id_m.defined()) {
-      id_m = torch::zeros_like(w);
-      id_v = torch::zeros_like(w);
+  // `examples`: how many examples the loss averaged over.
+  void TableSteps(int64_t examples) {
+    const double lr = learning_rate.load() * options.sparse_learning_rate_multiplier;
+    model::RecommenderModelImpl& m = *weights->model;
+    item_id_adam.Step(m.item_id_emb->weight, item_rows, lr);
+    item_bias_adam.Step(m.item_bias->weight, item_rows, lr);
+    if (m.user_emb) {
+      // Per-example SGD: each of a user's examples moves the user's row by
+      // user_learning_rate times its own gradient (the loss is a mean, so the
+      // gradient is scaled back up by the number of examples).
+      torch::NoGradGuard no_grad;
+      torch::Tensor& w = m.user_emb->weight;
+      if (w.grad().defined() && user_rows.numel() > 0) {
+        w.index_add_(0, user_rows, w.grad().index_select(0, user_rows),
+                     -options.user_learning_rate * static_cast<double>(examples));
+      }
     }
-    constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    ++id_steps;
-    torch::Tensor g = w.grad().narrow(0, 0, n);
-    torch::Tensor m = id_m.narrow(0, 0, n), v = id_v.narrow(0, 0, n);
-    m.mul_(b1).add_(g, 1 - b1);
-    v.mul_(b2).addcmul_(g, g, 1 - b2);
-    const double c1 = 1 - std::pow(b1, static_cast<double>(id_steps));
-    const double c2 = 1 - std::pow(b2, static_cast<double>(id_steps));
-    w.narrow(0, 0, n).addcdiv_(m / c1, (v / c2).sqrt_().add_(eps), -learning_rate.load());
   }
 
   // Refreshes item_text (and item_counts) when the catalog changed.
@@ -338,7 +416,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
   auto catalog = s.RefreshItemText();
   const int64_t n = catalog->size();
   std::vector<const Experience*> used;
-  std::vector<int64_t> pg_rows, next_rows;
+  std::vector<int64_t> logged_rows, next_rows;
   for (const auto& e : batch) {
     if (e.item_index < 0 || e.item_index >= n) continue;
     const bool logged = IsLogged(e);
@@ -346,15 +424,33 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     if (!logged && !positive) continue;
     const int64_t row = static_cast<int64_t>(used.size());
     used.push_back(&e);
-    if (logged) pg_rows.push_back(row);
-    if (positive && s.options.next_item_loss_weight > 0) next_rows.push_back(row);
+    if (logged) logged_rows.push_back(row);
+    // Joined positives are taught by the reward model; the next-item loss
+    // is for organic events, which carry no propensity.
+    if (positive && !logged && s.options.next_item_loss_weight > 0) next_rows.push_back(row);
   }
   {
     rtrec::MutexLock lock(&s.stats_mu);
     s.stats.examples += static_cast<int64_t>(batch.size());
   }
-  if (pg_rows.empty() && next_rows.empty()) return result;
-  result.policy_examples = static_cast<int64_t>(pg_rows.size());
+  if (logged_rows.empty() && next_rows.empty()) return result;
+  // Rows from here on are replayed examples: learned from again, not counted.
+  const int64_t fresh_logged = static_cast<int64_t>(logged_rows.size());
+  const int64_t fresh_next = static_cast<int64_t>(next_rows.size());
+  const int64_t fresh_used = static_cast<int64_t>(used.size());
+  if (s.options.replay_ratio > 0 && !s.replay.empty()) {
+    const int64_t extra = static_cast<int64_t>(std::lround(s.options.replay_ratio * fresh_used));
+    std::uniform_int_distribution<size_t> pick(0, s.replay.size() - 1);
+    for (int64_t i = 0; i < extra; ++i) {
+      const Experience& e = s.replay[pick(s.rng)];
+      if (e.item_index >= n) continue;
+      const int64_t row = static_cast<int64_t>(used.size());
+      used.push_back(&e);
+      if (IsLogged(e)) logged_rows.push_back(row);
+      if (e.reward > 0 && !IsLogged(e) && s.options.next_item_loss_weight > 0) next_rows.push_back(row);
+    }
+  }
+  result.policy_examples = static_cast<int64_t>(logged_rows.size());
   result.next_item_examples = static_cast<int64_t>(next_rows.size());
   const model::PolicyParams params = s.policy->Get();
   const torch::Device device = s.weights->device;
@@ -366,31 +462,60 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     for (auto& group : s.optimizer->param_groups()) {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(s.learning_rate.load());
     }
-    s.ZeroGrad();
+    // The table rows this step touches.
+    s.item_rows = torch::arange(n, torch::TensorOptions(torch::kInt64).device(device));
+    if (m.user_emb) {
+      std::vector<int64_t> users;
+      for (const Experience* e : used) users.push_back(model::UserBucket(e->user_id, m.options().user_buckets));
+      std::sort(users.begin(), users.end());
+      users.erase(std::unique(users.begin(), users.end()), users.end());
+      s.user_rows = torch::tensor(users, torch::kInt64).to(device);
+    }
     PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params);
     torch::Tensor loss = torch::zeros({}, f.log_pi.options());
-    if (!pg_rows.empty()) {
-      const int64_t p = static_cast<int64_t>(pg_rows.size());
-      std::vector<float> beta(p), reward(p), slate(p);
+    if (!logged_rows.empty()) {
+      const int64_t p = static_cast<int64_t>(logged_rows.size());
+      std::vector<float> log_beta(p), reward(p), slate(p);
+      std::vector<int64_t> positions(p);
       for (int64_t i = 0; i < p; ++i) {
-        const Experience& e = *used[pg_rows[i]];
-        beta[i] = static_cast<float>(e.selection_probability);
+        const Experience& e = *used[logged_rows[i]];
+        log_beta[i] = static_cast<float>(std::log(e.selection_probability));
         reward[i] = static_cast<float>(e.reward);
         slate[i] = static_cast<float>(std::max<int64_t>(1, e.slate_size));
+        positions[i] = e.slate_position;
       }
       if (!s.baseline_set) {
         s.baseline = reward[0];
         s.baseline_set = true;
       }
-      auto rows = torch::tensor(pg_rows, torch::kInt64).to(device);
+      auto rows = torch::tensor(logged_rows, torch::kInt64).to(device);
+      torch::Tensor r = torch::tensor(reward).to(device);
+      // Reward model: P(reward > 0) at the shown position, fitted to every
+      // logged example (rewards clipped to [0, 1]).
+      torch::Tensor reward_logit = m.RewardLogits(
+          f.item_scores.index_select(0, rows), torch::tensor(positions, torch::kInt64).to(device));
+      const bool reward_model = s.options.reward_loss_weight > 0;
+      if (reward_model) {
+        loss = loss + s.options.reward_loss_weight *
+                          torch::binary_cross_entropy_with_logits(reward_logit, r.clamp(0.0, 1.0));
+      }
+      // Policy: off-policy top-K REINFORCE with capped weights, with the
+      // reward model's r̂(a) as the control variate: the advantage is r − r̂(a)
+      // (no gradient through r̂). (A direct term Σ_i π(i)·r̂(i) made it doubly
+      // robust but only sharpened π without bound: measured worse.)
       torch::Tensor log_pi = f.log_pi.index_select(0, rows);
       torch::Tensor pi = log_pi.detach().exp();
-      torch::Tensor ratio = pi / torch::tensor(beta).to(device);
+      // π/β from logarithms: both may be below float's smallest number.
+      torch::Tensor ratio = torch::exp(log_pi.detach() - torch::tensor(log_beta).to(device));
       torch::Tensor w = ratio.clamp_max(s.options.importance_weight_cap);
       torch::Tensor k = torch::tensor(slate).to(device);
       torch::Tensor lambda = k * torch::pow(1.0 - pi, k - 1.0);
-      torch::Tensor advantage = torch::tensor(reward).to(device) - s.baseline;
-      loss = loss - (w * lambda * advantage * log_pi).mean();
+      if (s.options.policy_loss_weight > 0) {
+        torch::Tensor baseline = reward_model ? torch::sigmoid(reward_logit.detach())
+                                              : torch::full_like(r, s.baseline);
+        torch::Tensor policy = -(w * lambda * (r - baseline) * log_pi).mean();
+        loss = loss + s.options.policy_loss_weight * policy;
+      }
       const double sum_w = ratio.sum().item<double>();
       const double sum_w2 = (ratio * ratio).sum().item<double>();
       iw_mean = sum_w / p;
@@ -411,7 +536,8 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
       torch::Tensor log_q_t = torch::tensor(log_q).to(device);
       torch::Tensor pos_t = torch::tensor(pos, torch::kInt64).to(device);
       torch::Tensor neg_t = torch::tensor(neg, torch::kInt64).to(device).view({q, negatives});
-      torch::Tensor u = f.users.index_select(0, torch::tensor(next_rows, torch::kInt64).to(device));
+      torch::Tensor u = f.users.index_select(
+          0, f.row_of.index_select(0, torch::tensor(next_rows, torch::kInt64).to(device)));
       torch::Tensor pos_logit = (u * f.items.index_select(0, pos_t)).sum(1) - log_q_t.index_select(0, pos_t);
       torch::Tensor neg_emb = f.items.index_select(0, neg_t.view({-1})).view({q, negatives, -1});
       torch::Tensor neg_logit = torch::bmm(neg_emb, u.unsqueeze(2)).squeeze(2) -
@@ -426,7 +552,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     loss_value = loss.item<double>();
     loss.backward();
     if (s.after_backward) s.after_backward(*s.weights);
-    const double norm = s.ClipGradients(n);
+    const double norm = s.ClipGradients();
     if (!std::isfinite(loss_value) || !std::isfinite(norm)) {
       s.ZeroGrad();
       rtrec::MutexLock lock(&s.stats_mu);
@@ -434,20 +560,25 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
       return result;
     }
     s.optimizer->step();
-    s.IdTableStep(n);
+    s.TableSteps(static_cast<int64_t>(std::max(logged_rows.size(), next_rows.size())));
+    s.ZeroGrad();
   } catch (const c10::Error& e) {
     return absl::InternalError(absl::StrCat("learner step failed: ", e.what_without_backtrace()));
   }
-  // Bookkeeping after a good step.
-  for (int64_t row : pg_rows) {
-    const Experience& e = *used[row];
+  // Bookkeeping after a good step, of the fresh examples only.
+  for (int64_t i = 0; i < fresh_logged; ++i) {
+    const Experience& e = *used[logged_rows[i]];
     s.baseline = s.options.baseline_decay * s.baseline + (1 - s.options.baseline_decay) * e.reward;
     s.window.push_back(e);
     while (static_cast<int64_t>(s.window.size()) > s.options.guard_window) s.window.pop_front();
   }
-  for (int64_t row : next_rows) {
-    s.item_counts[used[row]->item_index] += 1.0;
+  for (int64_t i = 0; i < fresh_next; ++i) {
+    s.item_counts[used[next_rows[i]]->item_index] += 1.0;
     s.item_count_total += 1.0;
+  }
+  if (s.options.replay_ratio > 0) {
+    for (int64_t row = 0; row < fresh_used; ++row) s.replay.push_back(*used[row]);
+    while (static_cast<int64_t>(s.replay.size()) > s.options.replay_capacity) s.replay.pop_front();
   }
   ++s.steps_since_publish;
   result.stepped = true;
@@ -456,7 +587,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
   ++s.stats.steps;
   s.stats.last_loss = loss_value;
   s.stats.mean_reward = s.baseline;
-  if (!pg_rows.empty()) {
+  if (!logged_rows.empty()) {
     s.stats.importance_weight_mean = iw_mean;
     s.stats.importance_weight_ess = iw_ess;
   }
@@ -526,16 +657,23 @@ PublishDecision Learner::PublishNow() {
     s.Reject(*serving, d);
     return d;
   }
+  // Counted before the swap makes it visible, so that whoever sees the swap
+  // (ModelStore::swaps()) also sees the publish; taken back if it fails.
+  {
+    rtrec::MutexLock lock(&s.stats_mu);
+    ++s.stats.publishes;
+  }
   absl::Status published = s.publisher ? s.publisher->Publish(candidate)
                                        : (s.store->Publish(candidate), absl::OkStatus());
+  rtrec::MutexLock lock(&s.stats_mu);
   if (!published.ok()) {
+    --s.stats.publishes;
     d.reason = std::string(published.message());
-    s.CountRejection(d.reason);
+    ++s.stats.rejected_publishes;
+    s.stats.last_rejection = d.reason;
     return d;
   }
   d.published = true;
-  rtrec::MutexLock lock(&s.stats_mu);
-  ++s.stats.publishes;
   s.stats.last_published_version = d.version;
   return d;
 }
@@ -578,6 +716,15 @@ double Learner::learning_rate() const { return impl_->learning_rate.load(); }
 LearnerStats Learner::stats() const {
   rtrec::MutexLock lock(&impl_->stats_mu);
   return impl_->stats;
+}
+
+std::vector<double> Learner::ServingPolicyProbabilities(const std::vector<Experience>& batch) {
+  Impl& s = *impl_;
+  auto serving = s.store->Current();
+  s.RefreshItemText();
+  std::vector<const Experience*> examples;
+  for (const auto& e : batch) examples.push_back(&e);
+  return s.Probabilities(*serving->weights->model, examples, *serving->text, s.policy->Get());
 }
 
 void Learner::SetAfterBackwardHookForTesting(std::function<void(model::ModelWeights&)> hook) {

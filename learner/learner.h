@@ -1,19 +1,31 @@
 // The online learner: one thread, its own trainable copy of the model, fed by
 // the ExperienceBuffer; it publishes checked snapshots into serving.
 //
-// Loss per step (DESIGN §5), over a batch of experiences:
-//   policy term, for logged examples (joined or unanswered, β known):
-//     −min(π/β, c) · K(1−π)^(K−1) · (r − b) · log π(a|s)
-//   with π = (1−ε)·softmax(s/τ) + ε/n over the request's candidates (τ, ε as
-//   served now), β the logged single-draw probability, K the slate size,
-//   weights without gradient, b a running mean of rewards, c
-//   learner.importance_weight_cap (Chen et al., WSDM 2019, top-K correction);
-//   next-item term, for positive events (organic ones too): sampled softmax
-//   over the catalog with learner.next_item_negatives negatives drawn in
-//   proportion to item popularity, logits corrected by −log Q (Yi et al.,
+// Loss per step (DESIGN §5), over a batch of experiences (experiences of one
+// request share one pass of the user tower):
+//   reward model, for logged examples (joined or unanswered), zeros
+//   included: binary cross-entropy of σ(s_a + c + c_p) against the reward
+//   clipped to [0, 1], weighted by learner.reward_loss_weight (the model's
+//   RewardLogits: s the score, c_p the slate position's offset);
+//   policy term, for logged examples:
+//     −min(π/β, c) · K(1−π)^(K−1) · (r − r̂(a)) · log π(a|s)
+//   with π = (1−ε)·softmax(s/τ) + ε/n over the request's candidates less its
+//   excluded items (model/policy_probabilities.h, τ and ε as served now), β
+//   the logged single-draw probability, K the slate size, weights without
+//   gradient, r̂(a) the reward model's prediction (the running mean b when
+//   reward_loss_weight is 0), c learner.importance_weight_cap (Chen et al.,
+//   WSDM 2019, top-K correction), weighted by learner.policy_loss_weight;
+//   next-item term, for positive organic events (no propensity): sampled
+//   softmax over the catalog with learner.next_item_negatives negatives drawn
+//   in proportion to item popularity, logits corrected by −log Q (Yi et al.,
 //   RecSys 2019), weighted by learner.next_item_loss_weight.
-// Adam with global-norm clipping; a step whose loss or gradient is not finite
-// is skipped and counted. The learning rate can be changed at any time.
+// With learner.replay_ratio > 0 each step adds that many times its batch of
+// examples drawn from the last replay_capacity learned.
+// Adam with global-norm clipping for the dense parameters; the embedding
+// tables move only in the rows a step touched (item ids and biases: lazy
+// Adam; the hashed users: per-example SGD at learner.user_learning_rate). A
+// step whose loss or gradient is not finite is skipped and counted. The
+// learning rate can be changed at any time.
 //
 // Publishing: every learner.publish_every steps (or publish_interval_ms) the
 // parameters are cloned into a new immutable snapshot and checked: every
@@ -120,6 +132,12 @@ class Learner {
              std::function<void(const std::vector<Experience>&)> after_batch = nullptr);
   // Stops and joins the thread (experiences left in the buffer stay there).
   void Stop();
+
+  // π(a|s) of each experience's item under the serving snapshot, computed
+  // the way the learner computes it (model/policy_probabilities.h): what a
+  // test compares with the selection probability serving logged. Learner
+  // thread only (or before Start).
+  std::vector<double> ServingPolicyProbabilities(const std::vector<Experience>& batch);
 
   void SetLearningRate(double learning_rate);
   double learning_rate() const;

@@ -25,23 +25,6 @@ inline void AddEvent(std::vector<double>& dist, double p, double q) {
 
 }  // namespace
 
-std::vector<double> SelectionProbabilities(const std::vector<float>& scores,
-                                           const PolicyParams& params) {
-  const size_t n = scores.size();
-  std::vector<double> pi(n);
-  if (n == 0) return pi;
-  double max_logit = -std::numeric_limits<double>::infinity();
-  for (float s : scores) max_logit = std::max(max_logit, s / params.temperature);
-  double total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    pi[i] = std::exp(scores[i] / params.temperature - max_logit);
-    total += pi[i];
-  }
-  const double uniform = 1.0 / static_cast<double>(n);
-  for (double& p : pi) p = (1.0 - params.epsilon) * (p / total) + params.epsilon * uniform;
-  return pi;
-}
-
 std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
                                                 const std::vector<int64_t>& items,
                                                 int64_t k) {
@@ -111,15 +94,14 @@ std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
   return out;
 }
 
-Slate SampleSlate(const std::vector<float>& scores, int64_t k, bool explore,
-                  const PolicyParams& params, std::mt19937_64& rng) {
+Slate SampleSlate(const std::vector<float>& scores, const std::vector<double>& pi, int64_t k,
+                  bool explore, std::mt19937_64& rng) {
   Slate slate;
   const int64_t n = static_cast<int64_t>(scores.size());
   k = std::min(k, n);
   if (k <= 0) return slate;
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::vector<double> pi = SelectionProbabilities(scores, params);
   if (!explore) {
     std::partial_sort(order.begin(), order.begin() + k, order.end(),
                       [&](int64_t a, int64_t b) {

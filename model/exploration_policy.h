@@ -1,6 +1,8 @@
-// The exploration policy: softmax with temperature over candidate scores,
-// optionally mixed with uniform, and a slate of k drawn without replacement
-// (Gumbel-top-k, i.e. Plackett-Luce sampling) or the greedy top k.
+// The exploration policy: a slate of k drawn without replacement from the
+// single-draw probabilities π (softmax with temperature over candidate
+// scores, optionally mixed with uniform; defined once in
+// model/policy_probabilities.h) by Gumbel-top-k, i.e. Plackett-Luce
+// sampling, or the greedy top k.
 //
 // Every slate item carries its propensity: the exact probability that this
 // policy puts the item somewhere in a slate of size k,
@@ -61,10 +63,6 @@ struct Slate {
   std::vector<double> selection_probabilities;
 };
 
-// π = (1-ε)·softmax(scores/τ) + ε/n, computed in double precision.
-std::vector<double> SelectionProbabilities(const std::vector<float>& scores,
-                                           const PolicyParams& params);
-
 // P(item in a Plackett-Luce slate of size k) for each of `items` (positions
 // into `pi`), given single-draw probabilities `pi` summing to 1.
 // REQUIRES: `items` distinct, 0 < k.
@@ -72,10 +70,12 @@ std::vector<double> SlateInclusionProbabilities(const std::vector<double>& pi,
                                                 const std::vector<int64_t>& items,
                                                 int64_t k);
 
-// Draws a slate of min(k, n) items. With explore=false returns the top k by
-// score (ties to the lower position) with propensity 1.
-Slate SampleSlate(const std::vector<float>& scores, int64_t k, bool explore,
-                  const PolicyParams& params, std::mt19937_64& rng);
+// Draws a slate of min(k, n) items from the single-draw probabilities `pi`
+// (PolicyProbabilities / PolicyLogProbabilities, model/policy_probabilities.h),
+// aligned with `scores`. With explore=false returns the top k by score (ties
+// to the lower position) with propensity 1.
+Slate SampleSlate(const std::vector<float>& scores, const std::vector<double>& pi, int64_t k,
+                  bool explore, std::mt19937_64& rng);
 
 }  // namespace rtrec::model
 

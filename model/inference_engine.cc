@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "model/exploration_policy.h"
+#include "model/policy_probabilities.h"
 #include "model/recommender_model.h"
 #include "model/text_embedder_impl.h"
 
@@ -18,6 +19,7 @@ struct InferenceEngine::ItemCache {
   int64_t model_version = 0;
   int64_t catalog_version = -1;
   torch::Tensor embeddings;  // [N, D] on the model's device
+  torch::Tensor biases;      // [N]
 };
 
 InferenceEngine::InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
@@ -59,7 +61,9 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
   for (auto* t : tasks) {
     if (t->catalog->version() > catalog->version()) catalog = t->catalog;
   }
+  const PolicyParams params = options_.policy ? options_.policy->Get() : PolicyParams{};
   std::vector<std::vector<float>> scores(tasks.size());
+  std::vector<std::vector<double>> pis(tasks.size());
   std::vector<std::vector<int64_t>> candidates(tasks.size());
   try {
     c10::InferenceMode guard;
@@ -82,21 +86,26 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
         }
         auto ids = torch::arange(n, torch::kInt64).to(w.device);
         fresh->embeddings = w.model->ItemEmbeddings(text.to(w.device), ids);
+        fresh->biases = w.model->ItemBiases(ids);
         cache_ = std::move(fresh);
       }
       cache = cache_;
     }
     const torch::Tensor& items = cache->embeddings;
+    const int64_t n = items.size(0);
+    const int64_t b = static_cast<int64_t>(tasks.size());
     // User tower over the whole batch.
     std::vector<torch::Tensor> histories;
     std::vector<bool> has_query(tasks.size(), false);
     std::vector<std::string> queries;
     std::vector<int64_t> query_rows;
+    std::vector<int64_t> user_rows(tasks.size(), 0);
+    const int64_t buckets = w.model->options().user_buckets;
     for (size_t r = 0; r < tasks.size(); ++r) {
       auto* t = tasks[r];
       std::vector<int64_t> ctx;
       for (int64_t idx : t->context) {
-        if (idx < items.size(0)) ctx.push_back(idx);
+        if (idx < n) ctx.push_back(idx);
       }
       const int64_t max_history = w.model->options().max_history;
       if (static_cast<int64_t>(ctx.size()) > max_history) {
@@ -109,21 +118,24 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
         queries.push_back(t->query);
         query_rows.push_back(static_cast<int64_t>(r));
       }
+      if (buckets > 0) user_rows[r] = UserBucket(t->user_id, buckets);
     }
     torch::Tensor query_text;
     if (!queries.empty()) {
       torch::Tensor encoded = snapshot->text->impl()->EncodeBatch(queries);  // [Q, Ht]
-      query_text = torch::zeros({static_cast<int64_t>(tasks.size()), encoded.size(1)},
-                                encoded.options());
+      query_text = torch::zeros({b, encoded.size(1)}, encoded.options());
       query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(w.device), encoded);
     }
-    torch::Tensor users = w.model->UserStates(histories, query_text, has_query);  // [B, D]
-    torch::Tensor all_scores = torch::matmul(users, items.t()).to(torch::kCPU).contiguous();  // [B, N]
-    const int64_t n = all_scores.size(1);
-    const float* s = all_scores.data_ptr<float>();
-    for (size_t r = 0; r < tasks.size(); ++r) {
+    torch::Tensor users = w.model->UserStates(histories, query_text, has_query,
+                                              torch::tensor(user_rows, torch::kInt64).to(w.device));
+    torch::Tensor all_scores =
+        RecommenderModelImpl::Scores(users, items, cache->biases).to(torch::kCPU).contiguous();  // [B, N]
+    // The valid candidates of every request: its candidates (or the whole
+    // catalog it saw) less its excluded items.
+    torch::Tensor valid = torch::zeros({b, n}, torch::kBool);
+    bool* v = valid.data_ptr<bool>();
+    for (int64_t r = 0; r < b; ++r) {
       auto* t = tasks[r];
-      const float* row = s + r * n;
       auto excluded = [&](int64_t idx) {
         return std::binary_search(t->excluded.begin(), t->excluded.end(), idx);
       };
@@ -136,8 +148,18 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
           if (i < n && !excluded(i)) candidates[r].push_back(i);
         }
       }
+      for (int64_t i : candidates[r]) v[r * n + i] = true;
+    }
+    torch::Tensor pi = PolicyLogProbabilities(all_scores.to(torch::kFloat64), valid, params).exp_().contiguous();
+    const float* s = all_scores.data_ptr<float>();
+    const double* pp = pi.data_ptr<double>();
+    for (int64_t r = 0; r < b; ++r) {
       scores[r].reserve(candidates[r].size());
-      for (int64_t i : candidates[r]) scores[r].push_back(row[i]);
+      pis[r].reserve(candidates[r].size());
+      for (int64_t i : candidates[r]) {
+        scores[r].push_back(s[r * n + i]);
+        pis[r].push_back(pp[r * n + i]);
+      }
     }
   } catch (const c10::Error& e) {
     for (auto* t : tasks) {
@@ -148,10 +170,9 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
   // Policy, impression log, answers.
   std::mt19937_64 rng(static_cast<uint64_t>(options_.policy_seed) * 0x9E3779B97F4A7C15ull +
                       next_batch_.fetch_add(1));
-  const PolicyParams params = options_.policy ? options_.policy->Get() : PolicyParams{};
   for (size_t r = 0; r < tasks.size(); ++r) {
     auto* t = tasks[r];
-    Slate slate = SampleSlate(scores[r], t->k, t->explore, params, rng);
+    Slate slate = SampleSlate(scores[r], pis[r], t->k, t->explore, rng);
     RecommendResult result;
     result.request_id = absl::StrFormat("%016x-%x", request_id_prefix_, next_request_.fetch_add(1));
     result.model_version = snapshot->version;
@@ -163,7 +184,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     imp.query = t->query;
     imp.num_candidates = static_cast<int64_t>(candidates[r].size());
     imp.candidates = t->candidates;
-    imp.excluded_context = !t->excluded.empty();
+    imp.excluded = t->excluded;
     imp.explored = t->explore;
     imp.model_version = snapshot->version;
     for (size_t j = 0; j < slate.positions.size(); ++j) {
@@ -210,6 +231,8 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> BuildInitialSnapshot(
   shape.ffn_dim = config.model.ffn_dim;
   shape.max_items = config.catalog.max_items;
   shape.max_history = config.users.history_length;
+  shape.user_buckets = config.model.user_buckets;
+  shape.history_decay = config.model.history_decay;
   return CreateInitialSnapshot(config.model, shape, std::move(text));
 }
 

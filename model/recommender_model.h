@@ -1,13 +1,23 @@
 // The recommendation model (torch::nn).
 //
-// Item side:  e_i = P · text_i + id_emb[i]. text_i is the cached pooled BERT
-//             output of the item's text; id_emb starts at zero, so a new item
-//             is scored on its text alone until learning moves its row.
+// Item side:  e_i = P · (text_i − mean_j text_j) + id_emb[i]. text_i is the
+//             cached pooled BERT output of the item's text, centred on the
+//             catalog's mean; id_emb starts at zero, so a new item is scored
+//             on its text alone until learning moves its row.
 // User side:  a SASRec-style causal Transformer over
 //             [start] e_h1 … e_hL [query token], plus position embeddings;
 //             the query token is Q · BERT(query). The output at the last real
-//             position, layer-normalised, is the user state u.
-// Score:      s_i = u · e_i.
+//             position, layer-normalised, plus w_h times the recency-weighted
+//             mean of the history's item vectors e_h (weights
+//             history_decay^age), plus the user's own hashed
+//             embedding user_emb[hash(user_id) mod user_buckets] (zero at
+//             start, so a new user is known by its history alone), is the
+//             user state u.
+// Score:      s_i = u · e_i + b_i, with b_i a per-item bias (zero at start).
+// Reward:     P(reward > 0 | shown at slate position p) =
+//             σ(s_i + c + c_p): the reward model the learner fits on every
+//             joined example and uses as its control variate. Ranking by s
+//             is ranking by the predicted reward at any one position.
 //
 // Thread safety: forward passes do not mutate the module; serving runs them
 // concurrently in eval mode under InferenceMode.
@@ -15,6 +25,7 @@
 #define RTREC_MODEL_RECOMMENDER_MODEL_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <torch/torch.h>
@@ -35,7 +46,19 @@ struct RecommenderModelOptions {
   int64_t max_items = 100000;
   // Longest behaviour sequence, not counting [start] and the query token.
   int64_t max_history = 50;
+  // Rows of the hashed per-user embedding; 0: none.
+  int64_t user_buckets = 65536;
+  // Weight of a history item k steps before the latest in the history mean:
+  // history_decay^k (normalised). 1 is a plain mean.
+  double history_decay = 0.8;
 };
+
+// Slate positions with their own reward offset c_p; later ones share the last.
+inline constexpr int64_t kRewardPositions = 32;
+
+// Row of the per-user embedding for `user_id` (FNV-1a, stable across runs
+// and processes). REQUIRES: buckets > 0.
+int64_t UserBucket(const std::string& user_id, int64_t buckets);
 
 class RecommenderModelImpl : public torch::nn::Cloneable<RecommenderModelImpl> {
  public:
@@ -43,20 +66,39 @@ class RecommenderModelImpl : public torch::nn::Cloneable<RecommenderModelImpl> {
   // (Re)creates every parameter; Cloneable::clone() relies on it.
   void reset() override;
 
-  // text: [N, text_dim] float; ids: [N] int64 catalog indices → [N, D].
+  // text: [N, text_dim] float, the whole catalog (its mean is the centre);
+  // ids: [N] int64 catalog indices → [N, D].
   torch::Tensor ItemEmbeddings(const torch::Tensor& text, const torch::Tensor& ids);
+
+  // ids: [N] int64 catalog indices → b: [N].
+  torch::Tensor ItemBiases(const torch::Tensor& ids);
 
   // One row per request: histories[b] is [L_b, D] (L_b ≤ max_history, may be
   // 0); query_text is [B, text_dim] (rows of requests without a query are
-  // ignored) or undefined when no request has one. Returns u: [B, D].
+  // ignored) or undefined when no request has one; user_rows [B] int64 are
+  // the users' UserBucket rows (ignored without user_buckets). Returns u: [B, D].
   torch::Tensor UserStates(const std::vector<torch::Tensor>& histories,
                            const torch::Tensor& query_text,
-                           const std::vector<bool>& has_query);
+                           const std::vector<bool>& has_query,
+                           const torch::Tensor& user_rows = torch::Tensor());
+
+  // s = u · eᵀ + b: users [B, D], items [N, D], biases [N] → [B, N].
+  static torch::Tensor Scores(const torch::Tensor& users, const torch::Tensor& items,
+                              const torch::Tensor& biases);
+
+  // Reward logits σ⁻¹(P(reward > 0)) of items with scores `scores` [B] shown
+  // at slate `positions` [B] int64.
+  torch::Tensor RewardLogits(const torch::Tensor& scores, const torch::Tensor& positions);
 
   const RecommenderModelOptions& options() const { return options_; }
 
   torch::nn::Linear item_text_proj{nullptr};
   torch::nn::Embedding item_id_emb{nullptr};
+  torch::nn::Embedding item_bias{nullptr};
+  torch::nn::Embedding user_emb{nullptr};  // null without user_buckets
+  torch::Tensor reward_bias;               // c, a scalar
+  torch::Tensor reward_position_bias;      // c_p, [kRewardPositions]
+  torch::Tensor history_pool_weight;       // w_h, a scalar
   torch::nn::Linear query_proj{nullptr};
   torch::nn::Embedding position_emb{nullptr};
   torch::Tensor start_token;

@@ -50,6 +50,15 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
 
 }  // namespace
 
+rtrec::v1::Exclusion RecommenderService::ExclusionOf(
+    const rtrec::v1::RecommendRequest& request) const {
+  if (request.exclusion() != rtrec::v1::EXCLUSION_UNSPECIFIED) return request.exclusion();
+  if (request.allow_recent_items()) return rtrec::v1::EXCLUSION_NONE;
+  if (config_.policy.exclusion == "none") return rtrec::v1::EXCLUSION_NONE;
+  if (config_.policy.exclusion == "consumed") return rtrec::v1::EXCLUSION_CONSUMED;
+  return rtrec::v1::EXCLUSION_RECENT;
+}
+
 RecommenderService::RecommenderService(const config::RtrecConfig& config,
                                        ServerMetrics* metrics, Clock* clock)
     : config_(config), metrics_(metrics), clock_(clock) {}
@@ -125,12 +134,24 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
   if (static_cast<int64_t>(context.size()) > window) {
     context.erase(context.begin(), context.end() - window);
   }
-  if (config_.policy.exclude_recent_items && !request.allow_recent_items()) {
-    task->excluded = context;
-    std::sort(task->excluded.begin(), task->excluded.end());
-    task->excluded.erase(std::unique(task->excluded.begin(), task->excluded.end()),
-                         task->excluded.end());
+  if (!rtrec::v1::Exclusion_IsValid(request.exclusion())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("exclusion: unknown value ", static_cast<int>(request.exclusion())));
   }
+  switch (ExclusionOf(request)) {
+    case rtrec::v1::EXCLUSION_NONE:
+      break;
+    case rtrec::v1::EXCLUSION_CONSUMED:
+      task->excluded = components_.users->Consumed(request.user_id());
+      task->excluded.insert(task->excluded.end(), context.begin(), context.end());
+      break;
+    default:  // EXCLUSION_RECENT
+      task->excluded = context;
+      break;
+  }
+  std::sort(task->excluded.begin(), task->excluded.end());
+  task->excluded.erase(std::unique(task->excluded.begin(), task->excluded.end()),
+                       task->excluded.end());
   task->user_id = request.user_id();
   task->query = request.query();
   task->context = std::move(context);
@@ -208,13 +229,20 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
         absl::StrCat("item_id: unknown item '", request.item_id(), "'"));
   }
   rtrec::v1::FeedbackResponse response;
+  // Only positive events enter the history (see the proto's "What feedback
+  // means"): never a reward <= 0, never a dismiss, never twice for one
+  // (request, item).
+  bool enters_history = request.reward() > 0 && request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS;
   if (!request.request_id().empty()) {
+    bool first_positive = false;
     auto outcome = components_.impressions->Join(request.request_id(), request.user_id(),
-                                                 request.item_id(), request.reward());
+                                                 request.item_id(), request.reward(),
+                                                 &first_positive);
     if (!outcome.ok()) return outcome.status();
     response.set_joined(*outcome == learner::JoinOutcome::kJoined);
     response.set_late(*outcome == learner::JoinOutcome::kLate);
     response.set_duplicate(*outcome == learner::JoinOutcome::kDuplicate);
+    enters_history = enters_history && first_positive;
   } else {
     learner::Experience e;
     e.source = learner::Experience::Source::kOrganic;
@@ -228,9 +256,7 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
     // does not count twice.
     if (auto s = components_.experiences->TryPush(std::move(e)); !s.ok()) return s;
   }
-  if (request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS) {
-    components_.users->Append(request.user_id(), *index);
-  }
+  if (enters_history) components_.users->Append(request.user_id(), *index);
   return response;
 }
 

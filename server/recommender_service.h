@@ -87,6 +87,8 @@ class RecommenderService final : public rtrec::v1::Recommender::CallbackService 
   absl::StatusOr<std::unique_ptr<model::RecommendTask>> BuildTask(
       const rtrec::v1::RecommendRequest& request, absl::Time deadline) const;
   absl::Status ValidateUpsert(const rtrec::v1::UpsertItemsRequest& request) const;
+  // The request's exclusion, or the configured one when it names none.
+  rtrec::v1::Exclusion ExclusionOf(const rtrec::v1::RecommendRequest& request) const;
   // Finishes a unary RPC and records its metrics.
   void Finish(grpc::ServerUnaryReactor* reactor, const char* method, absl::Time started,
               const absl::Status& status);

@@ -121,7 +121,7 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
     auto& h = histories_[u];
     const int64_t window = c.users.history_length;
     t->context.assign(h.size() > static_cast<size_t>(window) ? h.end() - window : h.begin(), h.end());
-    if (c.policy.exclude_recent_items) {
+    if (c.policy.exclusion != "none") {
       t->excluded = t->context;
       std::sort(t->excluded.begin(), t->excluded.end());
       t->excluded.erase(std::unique(t->excluded.begin(), t->excluded.end()), t->excluded.end());

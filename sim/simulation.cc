@@ -104,9 +104,10 @@ absl::StatusOr<SimulationSummary> RunSimulation(const StreamWorld& world, const 
         for (size_t pos = 0; pos < slate->item_ids.size(); ++pos) {
           const int64_t item = world.IndexOf(slate->item_ids[pos]);
           shown.push_back(item);
-          if (coin(rng) >= world.ClickProbability(user, item, static_cast<int64_t>(pos), t)) continue;
-          ++clicks;
-          absl::Status s = service->Feedback(slate->request_id, user_id, slate->item_ids[pos], 1.0);
+          const bool click = coin(rng) < world.ClickProbability(user, item, static_cast<int64_t>(pos), t);
+          if (click) ++clicks;
+          if (!click && !options.report_every_slot) continue;
+          absl::Status s = service->Feedback(slate->request_id, user_id, slate->item_ids[pos], click ? 1.0 : 0.0);
           s.ok() ? ++feedback_sent : ++feedback_failed;
         }
       }

@@ -53,6 +53,9 @@ struct SimulationOptions {
   double query_fraction = 0.2;
   // Expected organic events (items users reach on their own) per request.
   double organic_per_request = 0.1;
+  // Report every shown slot, 0 for an item not clicked (as bandit clients
+  // do); false reports clicks only.
+  bool report_every_slot = true;
   uint64_t seed = 42;
   bool real_time = true;
 };

@@ -32,6 +32,7 @@
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "sim/simulation.h"
 #include "sim/stream_world.h"
+#include "tools/grpc_client.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "rtrec server address");
 ABSL_FLAG(std::string, catalog, "", "Catalog JSONL of the world (default: the demo catalog)");
@@ -49,6 +50,8 @@ ABSL_FLAG(double, like_ctr, 0.35, "Extra click probability for the most liked to
 ABSL_FLAG(double, base_ctr, 0.02, "Click probability of an item nobody likes");
 ABSL_FLAG(double, query_fraction, 0.2, "Share of requests that carry a search query");
 ABSL_FLAG(double, organic, 0.1, "Organic events (no request_id) per request");
+ABSL_FLAG(bool, report_every_slot, true,
+          "Report every shown slot (0 for an item not clicked), as bandit clients do; false: clicks only");
 ABSL_FLAG(bool, greedy, false, "Ask for greedy slates (exploration: false): what the model ranks first");
 ABSL_FLAG(bool, allow_recent_items, true, "Let slates repeat the user's recent items");
 ABSL_FLAG(uint64_t, seed, 42, "Random seed of the world and the stream");
@@ -59,6 +62,8 @@ ABSL_FLAG(std::string, csv, "", "Write one line per window here");
 ABSL_FLAG(std::string, summary, "", "Write the run's summary (key=value lines) here");
 
 namespace {
+
+using rtrec::tools::ToAbsl;
 
 class GrpcService : public rtrec::sim::SimulatedService {
  public:
@@ -108,29 +113,10 @@ class GrpcService : public rtrec::sim::SimulatedService {
   }
 
   absl::Status Upsert(const std::vector<rtrec::model::CatalogItem>& items) {
-    constexpr size_t kChunk = 100;
-    for (size_t from = 0; from < items.size(); from += kChunk) {
-      rtrec::v1::UpsertItemsRequest req;
-      for (size_t i = from; i < std::min(items.size(), from + kChunk); ++i) {
-        auto* out = req.add_items();
-        out->set_item_id(items[i].item_id);
-        out->set_title(items[i].title);
-        out->set_text(items[i].text);
-        for (const auto& tag : items[i].tags) out->add_tags(tag);
-      }
-      rtrec::v1::UpsertItemsResponse resp;
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-      grpc::Status s = stub_->UpsertItems(&ctx, req, &resp);
-      if (!s.ok()) return ToAbsl(s);
-    }
-    return absl::OkStatus();
+    return rtrec::tools::UpsertCatalogItems(*stub_, items);
   }
 
  private:
-  static absl::Status ToAbsl(const grpc::Status& s) {
-    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-  }
   std::unique_ptr<rtrec::v1::Recommender::Stub> stub_;
 };
 
@@ -196,6 +182,7 @@ int main(int argc, char** argv) {
   so.window_s = absl::GetFlag(FLAGS_window_s);
   so.query_fraction = absl::GetFlag(FLAGS_query_fraction);
   so.organic_per_request = absl::GetFlag(FLAGS_organic);
+  so.report_every_slot = absl::GetFlag(FLAGS_report_every_slot);
   so.seed = absl::GetFlag(FLAGS_seed);
   so.real_time = true;
   printf("rtrec-sim: %d users, %zu items in %zu topics, %.0f requests/s, k=%d, shift at %.0f s\n",

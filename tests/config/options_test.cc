@@ -63,7 +63,16 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->policy.epsilon, builtin->policy.epsilon);
   EXPECT_EQ(file->policy.default_k, builtin->policy.default_k);
   EXPECT_EQ(file->policy.max_k, builtin->policy.max_k);
-  EXPECT_EQ(file->policy.exclude_recent_items, builtin->policy.exclude_recent_items);
+  EXPECT_EQ(file->policy.exclusion, builtin->policy.exclusion);
+  EXPECT_EQ(file->learner.replay_ratio, builtin->learner.replay_ratio);
+  EXPECT_EQ(file->learner.user_learning_rate, builtin->learner.user_learning_rate);
+  EXPECT_EQ(file->learner.replay_capacity, builtin->learner.replay_capacity);
+  EXPECT_EQ(file->users.max_consumed_items, builtin->users.max_consumed_items);
+  EXPECT_EQ(file->model.user_buckets, builtin->model.user_buckets);
+  EXPECT_EQ(file->model.history_decay, builtin->model.history_decay);
+  EXPECT_EQ(file->learner.reward_loss_weight, builtin->learner.reward_loss_weight);
+  EXPECT_EQ(file->learner.policy_loss_weight, builtin->learner.policy_loss_weight);
+  EXPECT_EQ(file->learner.sparse_learning_rate_multiplier, builtin->learner.sparse_learning_rate_multiplier);
   EXPECT_EQ(file->policy.seed, builtin->policy.seed);
   EXPECT_EQ(file->batcher.max_batch_size, builtin->batcher.max_batch_size);
   EXPECT_EQ(file->batcher.max_queue_delay_us, builtin->batcher.max_queue_delay_us);
@@ -109,12 +118,17 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(ft.seed, bt.seed);
 }
 
-TEST(OptionsTest, ShippedDemoConfigParses) {
+TEST(OptionsTest, ShippedDemoConfigIsTheDefaultsOnTheDemoCatalog) {
   auto demo = LoadConfigFile(std::string(RTREC_SOURCE_DIR) + "/config/demo.yaml");
   ASSERT_TRUE(demo.ok()) << demo.status();
-  EXPECT_EQ(demo->impressions.reward_wait_ms, 5000);
+  auto builtin = ParseConfig("", ".");
+  ASSERT_TRUE(builtin.ok());
+  EXPECT_EQ(demo->catalog.path, builtin->catalog.path);
+  EXPECT_EQ(demo->impressions.reward_wait_ms, builtin->impressions.reward_wait_ms);
+  EXPECT_EQ(demo->model.embedding_dim, builtin->model.embedding_dim);
+  EXPECT_EQ(demo->learner.learning_rate, builtin->learner.learning_rate);
+  EXPECT_EQ(demo->policy.temperature, builtin->policy.temperature);
   EXPECT_TRUE(demo->learner.enabled);
-  EXPECT_TRUE(demo->tuner.enabled);
 }
 
 TEST(OptionsTest, ParsesValuesAndResolvesRelativePaths) {
@@ -124,7 +138,7 @@ batcher:
   max_queue_delay_us: 500
 policy:
   temperature: 0.5
-  exclude_recent_items: false
+  exclusion: none
 catalog:
   path: items.jsonl
 text_tower:
@@ -134,7 +148,7 @@ text_tower:
   EXPECT_EQ(c->batcher.max_batch_size, 8);
   EXPECT_EQ(c->batcher.max_queue_delay_us, 500);
   EXPECT_DOUBLE_EQ(c->policy.temperature, 0.5);
-  EXPECT_FALSE(c->policy.exclude_recent_items);
+  EXPECT_EQ(c->policy.exclusion, "none");
   EXPECT_EQ(c->catalog.path, "/etc/rtrec/items.jsonl");
   EXPECT_EQ(c->text_tower.checkpoint_dir, "/abs/bert");
 }
@@ -163,7 +177,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"batcher:\n  max_batch_size: 2.5\n", "'batcher.max_batch_size'"},
         BadConfig{"policy:\n  temperature: -1\n", "'policy.temperature'"},
         BadConfig{"policy:\n  epsilon: 1.5\n", "'policy.epsilon'"},
-        BadConfig{"policy:\n  exclude_recent_items: maybe\n", "'policy.exclude_recent_items'"},
+        BadConfig{"policy:\n  exclusion: maybe\n", "'policy.exclusion'"},
         BadConfig{"policy:\n  default_k: 50\n  max_k: 10\n", "'policy.default_k'"},
         BadConfig{"model:\n  device: tpu\n", "'model.device': must be one of auto|cpu|cuda"},
         BadConfig{"model:\n  embedding_dim: 10\n  num_heads: 4\n", "'model.num_heads'"},

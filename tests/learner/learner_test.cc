@@ -17,6 +17,8 @@
 #include "gtest/gtest.h"
 #include "model/dynamic_batcher.h"
 #include "model/recommender_model.h"
+#include "sim/bandit_runner.h"
+#include "sim/bandit_world.h"
 #include "sim/lockstep_runner.h"
 
 namespace rtrec::learner {
@@ -90,6 +92,75 @@ TEST(LearnerLearningTest, ServedClickRateRisesWellAboveStartAndUniformRandom) {
   EXPECT_LE(stats.importance_weight_ess, 1.0);
 }
 
+// One π: the selection probabilities serving logged (model/inference_engine,
+// double precision) equal the learner's π for the same inputs (float),
+// with exploration mixed in, explicit candidates and excluded items.
+TEST(LearnerTest, ServingAndLearningComputeTheSamePolicy) {
+  config::RtrecConfig c = SmallConfig();
+  c.policy.temperature = 0.3;
+  c.policy.epsilon = 0.1;
+  sim::SyntheticWorld world({});
+  auto runner = MakeRunner(c, &world);
+  ASSERT_NE(runner, nullptr);
+  auto catalog = runner->catalog()->Snapshot();
+  std::vector<absl::StatusOr<model::RecommendResult>> results(3, absl::UnknownError("unanswered"));
+  model::TaskBatch batch;
+  for (int r = 0; r < 3; ++r) {
+    auto t = std::make_unique<model::RecommendTask>();
+    t->user_id = world.user_id(r);
+    t->context = {1, 7, 13};
+    if (r == 1) t->candidates = {0, 2, 3, 5, 8, 9, 11, 12, 20, 30};
+    if (r != 2) t->excluded = {1, 7, 13};
+    if (r == 2) t->query = "green tea";
+    t->k = 4;
+    t->catalog = catalog;
+    t->done = [&results, r](absl::StatusOr<model::RecommendResult> res) { results[r] = std::move(res); };
+    batch.push_back(std::move(t));
+  }
+  runner->engine()->RunBatch(std::move(batch));
+  for (int r = 0; r < 3; ++r) {
+    ASSERT_TRUE(results[r].ok()) << results[r].status();
+    for (const auto& item : results[r]->items) {
+      ASSERT_TRUE(runner->impressions()->Join(results[r]->request_id, world.user_id(r), item.item_id, 0.0).ok());
+    }
+  }
+  std::vector<Experience> experiences = runner->experiences()->PopBatch(100);
+  ASSERT_EQ(experiences.size(), 12u);
+  std::vector<double> learner_pi = runner->learner()->ServingPolicyProbabilities(experiences);
+  ASSERT_EQ(learner_pi.size(), experiences.size());
+  for (size_t i = 0; i < experiences.size(); ++i) {
+    EXPECT_NEAR(learner_pi[i], experiences[i].selection_probability, 1e-6) << "example " << i;
+    EXPECT_GT(experiences[i].selection_probability, 0.1 / 200);  // the ε floor is in both
+  }
+}
+
+// The shipped defaults on a reduced contextual-bandit world, every shown
+// slot reported (1 clicked, 0 not), in lock step: 100 users, 120 items, 30
+// candidates a request, k = 5, 4,000 requests (about 20 s). Measured with
+// this seed: served/oracle 0.55 over the last 1,000 requests, uniform random
+// 0.20 (the first 500: 0.22). The margin asked, 2x uniform, fails without
+// the learner (0.20) and with the reward model off.
+TEST(LearnerLearningTest, DefaultsBeatUniformRandomOnABanditWorldWhenEverySlotIsReported) {
+  sim::BanditWorldOptions wo;
+  wo.num_users = 100;
+  wo.num_items = 120;
+  wo.candidates = 30;
+  wo.shift_at = -1;
+  wo.seed = 3;
+  sim::BanditWorld world(wo);
+  sim::BanditRunOptions ro;
+  ro.config = *config::ParseConfig("", ".");
+  auto result = sim::RunBanditInProcess(ro, world, 4000);
+  ASSERT_TRUE(result.ok()) << result.status();
+  const double served = result->Level(3000, 4000);
+  const double uniform = result->UniformLevel(3000, 4000);
+  std::printf("bandit world, defaults: served/oracle %.3f (first 500: %.3f), uniform %.3f, %ld steps\n",
+              served, result->Level(0, 500), uniform, static_cast<long>(result->learner_steps));
+  EXPECT_GT(served, 2.0 * uniform);
+  EXPECT_EQ(result->empty_slates, 0);
+  EXPECT_GT(result->publishes, 10);
+}
+
 TEST(LearnerGuardTest, NonFiniteGradientsAreSkippedAndNeverServed) {
   sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
   auto runner = MakeRunner(SmallConfig(), &world);
@@ -149,13 +220,14 @@ TEST(LearnerGuardTest, ASnapshotMadeWorseOnPurposeIsRejected) {
   const int64_t version = runner->store()->Current()->version;
   ASSERT_GT(version, 1);
   Learner* learner = runner->learner();
-  // Negating the final norm's gain negates every user state: the ranking turns
-  // upside down.
+  // Negating every item vector and bias negates every score: the ranking
+  // turns upside down.
   {
     torch::NoGradGuard no_grad;
     auto& m = learner->TrainableWeightsForTesting().model;
-    m->final_norm->weight.neg_();
-    m->final_norm->bias.neg_();
+    m->item_text_proj->weight.neg_();
+    m->item_id_emb->weight.neg_();
+    m->item_bias->weight.neg_();
   }
   PublishDecision d = learner->PublishNow();
   EXPECT_FALSE(d.published);

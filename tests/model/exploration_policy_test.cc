@@ -1,4 +1,5 @@
 #include "model/exploration_policy.h"
+#include "model/policy_probabilities.h"
 
 #include <algorithm>
 #include <cmath>
@@ -30,13 +31,19 @@ void Enumerate(const std::vector<double>& pi, int64_t k, std::vector<int64_t>& p
   }
 }
 
+// A slate from π as serving computes it.
+Slate Sample(const std::vector<float>& scores, int64_t k, bool explore, const PolicyParams& params,
+             std::mt19937_64& rng) {
+  return SampleSlate(scores, PolicyProbabilities(scores, params), k, explore, rng);
+}
+
 TEST(ExplorationPolicyTest, SelectionProbabilitiesAreTemperedSoftmaxWithEpsilon) {
   std::vector<float> scores = {1.0f, 2.0f, 3.0f};
-  auto pi = SelectionProbabilities(scores, {2.0, 0.0});
+  auto pi = PolicyProbabilities(scores, {2.0, 0.0});
   double z = std::exp(0.5) + std::exp(1.0) + std::exp(1.5);
   EXPECT_NEAR(pi[0], std::exp(0.5) / z, 1e-12);
   EXPECT_NEAR(pi[2], std::exp(1.5) / z, 1e-12);
-  auto mixed = SelectionProbabilities(scores, {2.0, 0.3});
+  auto mixed = PolicyProbabilities(scores, {2.0, 0.3});
   EXPECT_NEAR(mixed[0], 0.7 * pi[0] + 0.1, 1e-12);
   EXPECT_NEAR(std::accumulate(mixed.begin(), mixed.end(), 0.0), 1.0, 1e-12);
 }
@@ -48,7 +55,7 @@ TEST(ExplorationPolicyTest, InclusionProbabilitiesMatchExactEnumeration) {
     const int64_t n = 6;
     std::vector<float> scores(n);
     for (auto& s : scores) s = static_cast<float>(normal(rng));
-    auto pi = SelectionProbabilities(scores, {1.0, 0.0});
+    auto pi = PolicyProbabilities(scores, {1.0, 0.0});
     for (int64_t k = 1; k <= 4; ++k) {
       std::vector<double> exact(n, 0.0);
       std::vector<int64_t> prefix;
@@ -75,7 +82,7 @@ TEST(ExplorationPolicyTest, EmpiricalSlateFrequenciesMatchPropensities) {
   std::vector<int64_t> counts(scores.size(), 0);
   std::map<int64_t, double> reported;
   for (int64_t d = 0; d < draws; ++d) {
-    Slate slate = SampleSlate(scores, k, /*explore=*/true, params, rng);
+    Slate slate = Sample(scores, k, /*explore=*/true, params, rng);
     ASSERT_EQ(slate.positions.size(), 3u);
     for (size_t j = 0; j < slate.positions.size(); ++j) {
       ++counts[slate.positions[j]];
@@ -95,7 +102,7 @@ TEST(ExplorationPolicyTest, EmpiricalSlateFrequenciesMatchPropensities) {
 TEST(ExplorationPolicyTest, GreedyReturnsTopKWithPropensityOne) {
   std::vector<float> scores = {0.1f, 0.9f, 0.5f, 0.9f};
   std::mt19937_64 rng(1);
-  Slate slate = SampleSlate(scores, 3, /*explore=*/false, {1.0, 0.0}, rng);
+  Slate slate = Sample(scores, 3, /*explore=*/false, {1.0, 0.0}, rng);
   EXPECT_THAT(slate.positions, ::testing::ElementsAre(1, 3, 2));
   EXPECT_THAT(slate.propensities, ::testing::ElementsAre(1.0, 1.0, 1.0));
 }
@@ -103,19 +110,19 @@ TEST(ExplorationPolicyTest, GreedyReturnsTopKWithPropensityOne) {
 TEST(ExplorationPolicyTest, SlateNeverLargerThanCandidatesAndWholeSetIsCertain) {
   std::vector<float> scores = {0.3f, -0.2f};
   std::mt19937_64 rng(3);
-  Slate slate = SampleSlate(scores, 5, true, {1.0, 0.0}, rng);
+  Slate slate = Sample(scores, 5, true, {1.0, 0.0}, rng);
   ASSERT_EQ(slate.positions.size(), 2u);
   EXPECT_DOUBLE_EQ(slate.propensities[0], 1.0);
   EXPECT_DOUBLE_EQ(slate.propensities[1], 1.0);
-  EXPECT_TRUE(SampleSlate({}, 5, true, {1.0, 0.0}, rng).positions.empty());
+  EXPECT_TRUE(Sample({}, 5, true, {1.0, 0.0}, rng).positions.empty());
 }
 
 TEST(ExplorationPolicyTest, SameSeedSameSlates) {
   std::vector<float> scores = {1, 2, 3, 4, 5, 6};
   std::mt19937_64 a(99), b(99);
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(SampleSlate(scores, 2, true, {1.0, 0.0}, a).positions,
-              SampleSlate(scores, 2, true, {1.0, 0.0}, b).positions);
+    EXPECT_EQ(Sample(scores, 2, true, {1.0, 0.0}, a).positions,
+              Sample(scores, 2, true, {1.0, 0.0}, b).positions);
   }
 }
 

@@ -181,7 +181,7 @@ TEST_F(InferenceEngineTest, OneBatchAnswersEveryTaskAndLogsEverySlate) {
   auto learned = buffer_.PopBatch(10);
   ASSERT_EQ(learned.size(), 1u);
   EXPECT_DOUBLE_EQ(learned[0].propensity, results[0]->items[2].propensity);
-  EXPECT_TRUE(learned[0].excluded_context);
+  EXPECT_FALSE(learned[0].excluded.empty());
   EXPECT_TRUE(learned[0].candidates.empty());
 }
 

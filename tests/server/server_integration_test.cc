@@ -23,6 +23,7 @@ namespace rtrec::server {
 namespace {
 
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using rtrec::v1::Recommender;
@@ -189,6 +190,96 @@ TEST_F(ServerTest, FeedbackReachesTheNextRecommendAndJoinsTheImpression) {
   EXPECT_EQ(info.impressions_joined(), 1);
   EXPECT_EQ(info.experiences_pending(), 2);  // one joined + one organic
   EXPECT_EQ(info.catalog_size(), 240);
+}
+
+// What feedback means: only positive events enter the history, once; every
+// joined report, zeros included, is a training example.
+TEST_F(ServerTest, OnlyPositiveFeedbackEntersTheHistoryOnceAndZerosAreStillLearned) {
+  StartAndLoad(rtrec::testing::LoopbackConfig());
+  v1::RecommendRequest req;
+  req.set_user_id("bob");
+  req.set_k(4);
+  req.set_exclusion(v1::EXCLUSION_NONE);
+  v1::RecommendResponse slate;
+  ASSERT_TRUE(Recommend(req, &slate).ok());
+  ASSERT_EQ(slate.items_size(), 4);
+  auto report = [&](int pos, double reward, v1::EventType type, v1::FeedbackResponse* out = nullptr) {
+    v1::FeedbackRequest fb;
+    fb.set_request_id(slate.request_id());
+    fb.set_user_id("bob");
+    fb.set_item_id(slate.items(pos).item_id());
+    fb.set_reward(reward);
+    fb.set_event_type(type);
+    v1::FeedbackResponse resp;
+    grpc::Status s = Feedback(fb, &resp);
+    if (out) *out = resp;
+    return s;
+  };
+  // A zero (seen, ignored), a dismiss with a positive reward, a negative: none
+  // enters the history; all three are joined, so all three are learned.
+  ASSERT_TRUE(report(0, 0.0, v1::EVENT_TYPE_UNSPECIFIED).ok());
+  ASSERT_TRUE(report(1, 1.0, v1::EVENT_TYPE_DISMISS).ok());
+  ASSERT_TRUE(report(2, -1.0, v1::EVENT_TYPE_VIEW).ok());
+  v1::RecommendResponse after;
+  ASSERT_TRUE(Recommend(req, &after).ok());
+  EXPECT_EQ(after.context_item_ids_size(), 0);
+  // A click enters once; its duplicate, and a later positive report for the
+  // item first reported with 0, behave as the proto says.
+  v1::FeedbackResponse dup;
+  ASSERT_TRUE(report(3, 1.0, v1::EVENT_TYPE_UNSPECIFIED).ok());
+  ASSERT_TRUE(report(3, 1.0, v1::EVENT_TYPE_CLICK, &dup).ok());
+  EXPECT_TRUE(dup.duplicate());
+  ASSERT_TRUE(report(0, 1.0, v1::EVENT_TYPE_CLICK).ok());  // first positive for item 0
+  ASSERT_TRUE(report(0, 1.0, v1::EVENT_TYPE_CLICK).ok());  // its repeat
+  ASSERT_TRUE(Recommend(req, &after).ok());
+  EXPECT_THAT(std::vector<std::string>(after.context_item_ids().begin(), after.context_item_ids().end()),
+              ElementsAre(slate.items(3).item_id(), slate.items(0).item_id()));
+  v1::ModelInfo info = Info();
+  EXPECT_EQ(info.impressions_joined(), 4);      // one per slate item
+  EXPECT_EQ(info.experiences_pending(), 4);     // zeros and the negative included
+  EXPECT_EQ(info.feedback_duplicate(), 3);
+}
+
+TEST_F(ServerTest, ExclusionModesLeaveOutNothingTheRecentWindowOrEverythingConsumed) {
+  auto config = rtrec::testing::LoopbackConfig();
+  config.users.history_length = 2;
+  StartAndLoad(config);
+  // Three organic purchases: the window (2) holds the last two, the consumed
+  // set all three.
+  const std::vector<std::string> bought = {"jazz-001", "jazz-002", "jazz-003"};
+  for (const auto& id : bought) {
+    v1::FeedbackRequest fb;
+    fb.set_user_id("carol");
+    fb.set_item_id(id);
+    fb.set_reward(1.0);
+    fb.set_event_type(v1::EVENT_TYPE_PURCHASE);
+    ASSERT_TRUE(Feedback(fb).ok());
+  }
+  auto slate_of = [&](v1::Exclusion exclusion) {
+    v1::RecommendRequest req;
+    req.set_user_id("carol");
+    req.set_k(5);
+    for (const auto& id : bought) req.add_candidate_item_ids(id);
+    req.add_candidate_item_ids("jazz-004");
+    req.set_exclusion(exclusion);
+    v1::RecommendResponse resp;
+    EXPECT_TRUE(Recommend(req, &resp).ok());
+    std::vector<std::string> ids = Ids(resp);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  };
+  EXPECT_THAT(slate_of(v1::EXCLUSION_NONE), ElementsAre("jazz-001", "jazz-002", "jazz-003", "jazz-004"));
+  EXPECT_THAT(slate_of(v1::EXCLUSION_RECENT), ElementsAre("jazz-001", "jazz-004"));
+  EXPECT_THAT(slate_of(v1::EXCLUSION_CONSUMED), ElementsAre("jazz-004"));
+  // Unspecified is the configured default (recent).
+  EXPECT_THAT(slate_of(v1::EXCLUSION_UNSPECIFIED), ElementsAre("jazz-001", "jazz-004"));
+  v1::RecommendRequest bad;
+  bad.set_user_id("carol");
+  bad.set_exclusion(static_cast<v1::Exclusion>(42));
+  v1::RecommendResponse resp;
+  grpc::Status s = Recommend(bad, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("exclusion"));
 }
 
 TEST_F(ServerTest, ThirtyTwoConcurrentClientsAreBatchedTogether) {

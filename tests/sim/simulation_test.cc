@@ -52,11 +52,12 @@ class FixedService : public SimulatedService {
     return s;
   }
   absl::Status Feedback(const std::string& request_id, const std::string&, const std::string&,
-                        double) override {
+                        double reward) override {
     (request_id.empty() ? organic_ : joined_).fetch_add(1);
+    if (!request_id.empty() && reward > 0) positive_.fetch_add(1);
     return absl::OkStatus();
   }
-  std::atomic<int64_t> joined_{0}, organic_{0};
+  std::atomic<int64_t> joined_{0}, organic_{0}, positive_{0};
   std::string fail_user_;
 
  private:
@@ -99,17 +100,28 @@ TEST(SimulationTest, SameSeedGivesTheSameRunWithOneOrFourClientThreads) {
   EXPECT_EQ(Csv(*a), Csv(*b));
   EXPECT_NE(Csv(*a), Csv(*c));
   EXPECT_THAT(order, ::testing::ElementsAre(0, 1, 2, 3, 4, 5));  // reported in order
-  int64_t requests = 0, clicks = 0, sent = 0;
+  int64_t requests = 0, clicks = 0, sent = 0, impressions = 0;
   for (const auto& w : a->windows) {
     requests += w.requests;
     clicks += w.clicks;
     sent += w.feedback_sent;
+    impressions += w.impressions;
     EXPECT_EQ(w.after_shift, w.start_s >= 30);
   }
   EXPECT_EQ(requests, 60 * 40);
-  EXPECT_EQ(one.joined_.load(), clicks);  // every click went back as feedback
-  EXPECT_EQ(sent, clicks + one.organic_.load());
+  // Every shown slot went back as feedback, the clicks with a positive reward.
+  EXPECT_EQ(one.joined_.load(), impressions);
+  EXPECT_EQ(one.positive_.load(), clicks);
+  EXPECT_EQ(sent, impressions + one.organic_.load());
   EXPECT_GT(one.organic_.load(), 0);
+  // Clicks only: the same clicks, nothing else sent for the slates.
+  FixedService clicks_only(&world, FirstItems);
+  SimulationOptions o = FastOptions(7, 1);
+  o.report_every_slot = false;
+  auto d = RunSimulation(world, o, &clicks_only, nullptr);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(clicks_only.joined_.load(), clicks);
+  EXPECT_EQ(clicks_only.positive_.load(), clicks);
 }
 
 TEST(SimulationTest, OracleServiceMatchesTheOracleAndRandomServiceTheRandomRate) {

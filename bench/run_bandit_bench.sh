@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The contextual-bandit bench against Vowpal Wabbit (bench/RESULTS.md,
+# "Learning from every shown slot"): the world of sim/bandit_world.h (300
+# items with short texts, 500 users with persistent tastes, 50 random
+# candidates a request, k = 5, position-biased clicks, half the users'
+# tastes shifting at request 10,000 of 20,000), driven request by request by
+# rtrec-bandit-bench, which reports every shown slot (1 clicked, 0 not).
+# Per seed, on the same stream (common random numbers): rtrec on the shipped
+# defaults (only the listen addresses set) over gRPC at RATE requests/s,
+# Vowpal Wabbit --cb_explore_adf --squarecb and --softmax, and, from the
+# world itself, uniform random and the oracle.
+#
+#   bash bench/run_bandit_bench.sh [SEEDS="1 2 3"] [RATE=300]
+#
+# VW: $VW_BIN, else ../shared/tools/vw/vw; without it only rtrec runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR="${RTREC_BUILD_DIR:-build}"
+SEEDS="${1:-1 2 3}"
+RATE="${2:-300}"
+WORK="$(mktemp -d)"
+OUT="$BUILD_DIR/bench/bandit"
+mkdir -p "$OUT"
+source bench/server_lib.sh
+VW="${VW_BIN:-$(pwd)/../shared/tools/vw/vw}"
+
+for seed in $SEEDS; do
+  start_server "rtrec-$seed" 'server:
+  listen_address: "127.0.0.1:0"
+  metrics_address: ""'
+  "$BUILD_DIR/rtrec-bandit-bench" --policy rtrec --target "127.0.0.1:$PORT" --seed "$seed" --rate "$RATE" \
+    --summary "$OUT/rtrec-$seed.txt" --csv "$OUT/rtrec-$seed.csv"
+  stop_server
+  if [ -x "$VW" ]; then
+    for p in vw_squarecb vw_softmax; do
+      "$BUILD_DIR/rtrec-bandit-bench" --policy "$p" --vw "$VW" --seed "$seed" \
+        --summary "$OUT/$p-$seed.txt" --csv "$OUT/$p-$seed.csv"
+    done
+  fi
+done
+
+val() { sed -n "s/^$2=//p" "$OUT/$1.txt"; }
+echo
+echo "| seed | policy | before shift | end | recovery (requests) | uniform |"
+echo "|---|---|---|---|---|---|"
+for seed in $SEEDS; do
+  for p in rtrec vw_squarecb vw_softmax; do
+    [ -f "$OUT/$p-$seed.txt" ] || continue
+    echo "| $seed | $p | $(val "$p-$seed" before) | $(val "$p-$seed" end) | $(val "$p-$seed" recovery_requests) | $(val "$p-$seed" uniform_before) |"
+  done
+done
+echo "summaries and curves in $OUT"
