@@ -119,7 +119,9 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
                            torch::tensor(user_rows, torch::kInt64).to(device));
   out.scores = model::RecommenderModelImpl::Scores(out.users, out.items, biases);  // [U, N]
   torch::Tensor mask = torch::from_blob(valid.data(), {u_rows, n}, torch::kUInt8).to(device).to(torch::kBool);
-  out.log_pi_all = model::PolicyLogProbabilities(out.scores, mask, params);
+  // In double, as serving computes it: the logged π and the learner's agree
+  // to 1e-6, not just to float rounding of a softmax over the catalog.
+  out.log_pi_all = model::PolicyLogProbabilities(out.scores.to(torch::kDouble), mask, params);
   out.row_of = torch::tensor(row_of, torch::kInt64).to(device);
   torch::Tensor a = torch::tensor(actions, torch::kInt64).to(device);
   out.log_pi = out.log_pi_all.index({out.row_of, a});

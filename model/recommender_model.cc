@@ -49,6 +49,11 @@ void RecommenderModelImpl::reset() {
   // learns in proportion to the item side's scale (measured on the bandit
   // world: 0.73 of the oracle before its shift vs 0.69 at the default scale).
   item_text_proj->weight.mul_(4.0);
+  // The query starts in the items' space (same projection, no offset): a
+  // query scores items by text similarity from the first request, before the
+  // Transformer has learned anything about it.
+  query_proj->weight.copy_(item_text_proj->weight);
+  query_proj->bias.zero_();
   if (user_emb) user_emb->weight.zero_();
   torch::nn::init::normal_(position_emb->weight, 0.0, 0.02);
 }
@@ -141,6 +146,13 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
     means.push_back((histories[r] * weights).sum(0));
   }
   u = u + history_pool_weight * torch::stack(means);
+  // The query's own vector beside the Transformer, as the history mean is:
+  // a search box matters from the first request.
+  if (queries.defined()) {
+    std::vector<float> mask(b);
+    for (int64_t r = 0; r < b; ++r) mask[r] = has_query[r] ? 1.0f : 0.0f;
+    u = u + queries * torch::tensor(mask, u.options()).unsqueeze(1);
+  }
   if (user_emb && user_rows.defined()) u = u + user_emb(user_rows);
   return u;
 }

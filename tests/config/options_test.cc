@@ -15,7 +15,7 @@ TEST(OptionsTest, EmptyConfigGivesDefaults) {
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(c->batcher.max_batch_size, 32);
   EXPECT_EQ(c->batcher.max_queue_delay_us, 2000);
-  EXPECT_EQ(c->users.history_length, 50);
+  EXPECT_EQ(c->users.history_length, 20);
   EXPECT_EQ(c->model.device, "auto");
   EXPECT_EQ(c->catalog.path, DefaultCatalogPath());
   EXPECT_EQ(c->text_tower.vocab_path, DefaultVocabPath());

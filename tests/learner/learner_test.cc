@@ -58,31 +58,52 @@ TEST(SelfNormalizedIpsTest, MatchesAHandComputedValue) {
   EXPECT_EQ(SelfNormalizedIps({}, {}, {}), 0.0);
 }
 
-// N = 120 rounds × 48 users × 4 items = 23,040 shown items, about 6,000
-// clicks (feedback events). The served policy's click rate over the last 30
-// rounds must beat the first 10 rounds' by 50 % and the uniform-random
-// policy's expected rate by 50 % (measured: 0.13 → 0.28, uniform 0.10,
-// oracle 0.55). Seeded: the run is the same every time.
-TEST(LearnerLearningTest, ServedClickRateRisesWellAboveStartAndUniformRandom) {
-  sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
-  auto runner = MakeRunner(SmallConfig(), &world);
-  ASSERT_NE(runner, nullptr);
-  std::vector<sim::RoundResult> rounds;
-  constexpr int kRounds = 120;
-  for (int i = 0; i < kRounds; ++i) {
+std::vector<sim::RoundResult> RunRounds(const config::RtrecConfig& c, sim::SyntheticWorld* world,
+                                        int rounds, std::unique_ptr<sim::LockstepRunner>* runner_out) {
+  auto runner = MakeRunner(c, world);
+  std::vector<sim::RoundResult> out;
+  if (runner == nullptr) return out;
+  for (int i = 0; i < rounds; ++i) {
     auto r = runner->RunRound();
-    ASSERT_TRUE(r.ok()) << r.status();
-    rounds.push_back(*r);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) break;
+    out.push_back(*r);
   }
-  const double start = MeanClickRate(rounds, 0, 10);
+  if (runner_out != nullptr) *runner_out = std::move(runner);
+  return out;
+}
+
+// N = 120 rounds × 48 users × 4 items = 23,040 shown items, the clicks
+// reported (the rest expire as zeros), exclusion of the recent window and
+// no exploration (the defaults). The model's text prior is good from the
+// start (the seeded histories are on-topic), but as the recent window
+// excludes what users clicked, the frozen model falls off; the learner must
+// hold the served click rate over the last 30 rounds 25 % above the same
+// run with the learner off, and 50 % above a uniformly random slate
+// (measured: learning 0.39, frozen 0.24, uniform 0.10, oracle 0.55).
+// Seeded: the run is the same every time.
+TEST(LearnerLearningTest, ServedClickRateStaysWellAboveTheFrozenModelAndUniformRandom) {
+  config::RtrecConfig c = SmallConfig();
+  c.policy.epsilon = 0;
+  constexpr int kRounds = 120;
+  sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
+  std::unique_ptr<sim::LockstepRunner> runner;
+  const auto rounds = RunRounds(c, &world, kRounds, &runner);
+  ASSERT_EQ(rounds.size(), static_cast<size_t>(kRounds));
+  config::RtrecConfig frozen_config = c;
+  frozen_config.learner.enabled = false;
+  sim::SyntheticWorld frozen_world(sim::SyntheticWorldOptions{});
+  const auto frozen = RunRounds(frozen_config, &frozen_world, kRounds, nullptr);
+  ASSERT_EQ(frozen.size(), static_cast<size_t>(kRounds));
   const double end = MeanClickRate(rounds, kRounds - 30, kRounds);
+  const double frozen_end = MeanClickRate(frozen, kRounds - 30, kRounds);
   const double uniform = rounds[0].uniform_rate;
   const double oracle = rounds[0].oracle_rate;
-  std::printf("click rate: start %.4f  end %.4f  uniform %.4f  oracle %.4f  feedback events %lld  "
-              "version %lld\n",
-              start, end, uniform, oracle, static_cast<long long>(runner->total_clicks()),
+  std::printf("click rate, last 30 rounds: learning %.4f  frozen %.4f  uniform %.4f  oracle %.4f  "
+              "feedback events %lld  version %lld\n",
+              end, frozen_end, uniform, oracle, static_cast<long long>(runner->total_clicks()),
               static_cast<long long>(runner->store()->Current()->version));
-  EXPECT_GT(end, 1.5 * start);
+  EXPECT_GT(end, 1.25 * frozen_end);
   EXPECT_GT(end, 1.5 * uniform);
   const LearnerStats stats = runner->learner()->stats();
   EXPECT_GT(stats.steps, 100);
@@ -136,10 +157,9 @@ TEST(LearnerTest, ServingAndLearningComputeTheSamePolicy) {
 
 // The shipped defaults on a reduced contextual-bandit world, every shown
 // slot reported (1 clicked, 0 not), in lock step: 100 users, 120 items, 30
-// candidates a request, k = 5, 4,000 requests (about 20 s). Measured with
-// this seed: served/oracle 0.55 over the last 1,000 requests, uniform random
-// 0.20 (the first 500: 0.22). The margin asked, 2x uniform, fails without
-// the learner (0.20) and with the reward model off.
+// candidates a request, k = 5, 4,000 requests (about 15 s). Measured with
+// this seed: served/oracle 0.68 over the last 1,000 requests (the first
+// 500: 0.29), uniform random 0.21; the margin asked is 2x uniform.
 TEST(LearnerLearningTest, DefaultsBeatUniformRandomOnABanditWorldWhenEverySlotIsReported) {
   sim::BanditWorldOptions wo;
   wo.num_users = 100;
@@ -158,7 +178,8 @@ TEST(LearnerLearningTest, DefaultsBeatUniformRandomOnABanditWorldWhenEverySlotIs
               served, result->Level(0, 500), uniform, static_cast<long>(result->learner_steps));
   EXPECT_GT(served, 2.0 * uniform);
   EXPECT_EQ(result->empty_slates, 0);
-  EXPECT_GT(result->publishes, 10);
+  // publish_interval_ms (1 s of the runner's clock) paces the publishes.
+  EXPECT_GT(result->publishes, 5);
 }
 
 TEST(LearnerGuardTest, NonFiniteGradientsAreSkippedAndNeverServed) {
@@ -257,11 +278,12 @@ TEST(LearnerTest, LearningRateCanBeChangedWhileRunning) {
 }
 
 // The GP tuner with the learner: the run starts at a learning rate of 1e-6,
-// where nothing is learned. The tuner must move the rate into its box
-// (1e-4 .. 10^-2.5) and the round objective (mean reward of a round) over the
-// last 10 rounds must be 1.5x the first round's (measured: 0.116 → 0.234).
-// 200 lock-step rounds = 50 tuner rounds of 768 examples.
-TEST(TunerLearningTest, MovesAwayFromABadLearningRateAndTheRoundObjectiveImproves) {
+// where the shared weights barely move. The tuner must move the rate into
+// its box (1e-4 .. 10^-2.5), and over the last 40 lock-step rounds the click
+// rate must beat the same run with the tuner off (rate stuck at 1e-6) by
+// 50 % (measured: 0.32 vs 0.15; the tuner's best round had lr 1e-4, ε 0). 200 lock-step rounds = 50 tuner
+// rounds of 768 examples.
+TEST(TunerLearningTest, MovesAwayFromABadLearningRateAndBeatsTheUntunedRun) {
   config::RtrecConfig c = SmallConfig();
   c.learner.learning_rate = 1e-6;
   c.tuner.enabled = true;
@@ -272,24 +294,28 @@ TEST(TunerLearningTest, MovesAwayFromABadLearningRateAndTheRoundObjectiveImprove
   c.tuner.exploration_max = 0.2;
   c.tuner.initial_rounds = 4;
   c.tuner.forgetting = 0.97;
+  constexpr int kRounds = 200;
   sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
-  auto runner = MakeRunner(c, &world);
-  ASSERT_NE(runner, nullptr);
+  std::unique_ptr<sim::LockstepRunner> runner;
+  const auto rounds = RunRounds(c, &world, kRounds, &runner);
+  ASSERT_EQ(rounds.size(), static_cast<size_t>(kRounds));
   ASSERT_NE(runner->tuner(), nullptr);
-  EXPECT_DOUBLE_EQ(runner->learner()->learning_rate(), 1e-6);
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE(runner->RunRound().ok());
+  config::RtrecConfig untuned_config = c;
+  untuned_config.tuner.enabled = false;
+  sim::SyntheticWorld untuned_world(sim::SyntheticWorldOptions{});
+  const auto untuned = RunRounds(untuned_config, &untuned_world, kRounds, nullptr);
+  ASSERT_EQ(untuned.size(), static_cast<size_t>(kRounds));
   const tuner::TunerState state = runner->tuner()->state();
   ASSERT_GE(state.rounds, 45);
   ASSERT_FALSE(state.history.empty());
-  const double first = state.history.front().objective;
   EXPECT_DOUBLE_EQ(state.history.front().learning_rate, 1e-6);
-  double late = 0;
-  for (size_t i = state.history.size() - 10; i < state.history.size(); ++i) late += state.history[i].objective / 10;
-  std::printf("tuner: first round %.4f (lr 1e-6), last 10 rounds %.4f, best %.4f at lr %.2g eps %.3f\n",
-              first, late, state.best_objective, state.best_learning_rate, state.best_exploration);
+  const double late = MeanClickRate(rounds, kRounds - 40, kRounds);
+  const double untuned_late = MeanClickRate(untuned, kRounds - 40, kRounds);
+  std::printf("tuner: last 40 rounds %.4f (untuned %.4f); best round %.4f at lr %.2g eps %.3f\n",
+              late, untuned_late, state.best_objective, state.best_learning_rate, state.best_exploration);
   EXPECT_GE(runner->learner()->learning_rate(), 1e-4);
   EXPECT_GE(state.best_learning_rate, 1e-4);
-  EXPECT_GT(late, 1.5 * first);
+  EXPECT_GT(late, 1.5 * untuned_late);
   // Exploration never moved by more than the allowed step per round.
   for (size_t i = 2; i < state.history.size(); ++i) {
     EXPECT_LE(std::fabs(state.history[i].exploration - state.history[i - 1].exploration), 0.05 + 1e-9);

@@ -29,7 +29,11 @@ TEST(RecommenderModelTest, NewItemIsScoredOnItsTextAlone) {
   RecommenderModel model(SmallShape());
   auto text = torch::randn({3, 8});
   auto e = model->ItemEmbeddings(text, torch::tensor({0, 1, 2}, torch::kInt64));
-  EXPECT_TRUE(torch::allclose(e, model->item_text_proj(text)));
+  // A new item's id row and bias are zero: its vector is its text's,
+  // centred on the catalog's mean text.
+  EXPECT_TRUE(torch::allclose(e, model->item_text_proj(text - text.mean(0, true))));
+  EXPECT_TRUE(torch::allclose(model->ItemBiases(torch::tensor({0, 1, 2}, torch::kInt64)),
+                              torch::zeros({3})));
 }
 
 TEST(RecommenderModelTest, BatchedUserStatesEqualOneAtATime) {

@@ -180,7 +180,8 @@ TEST(SimulationTest, ShiftMovesEveryUsersTastesAndHurtsAStaleSlate) {
   EXPECT_EQ(world.ClickProbability(0, -1, 0, 0), world.options().base_ctr);
 
   // A service that serves the pre-shift oracle slate until it has received
-  // `adapt_after` clicks after the shift, then the post-shift one.
+  // `adapt_after` clicks (positive feedback; every slot is reported) after
+  // the shift, then the post-shift one.
   std::atomic<int64_t> clicks_after_shift{0};
   std::atomic<bool> shifted{false};
   const int64_t adapt_after = 150;
@@ -201,8 +202,8 @@ TEST(SimulationTest, ShiftMovesEveryUsersTastesAndHurtsAStaleSlate) {
       for (int64_t i = 0; i < k; ++i) s.item_ids.push_back(w_->items()[idx[i]].item_id);
       return s;
     }
-    absl::Status Feedback(const std::string&, const std::string&, const std::string&, double) override {
-      if (shifted_->load()) n_->fetch_add(1);
+    absl::Status Feedback(const std::string&, const std::string&, const std::string&, double reward) override {
+      if (shifted_->load() && reward > 0) n_->fetch_add(1);
       return absl::OkStatus();
     }
 
@@ -276,9 +277,14 @@ TEST(SimulationConcurrencyTest, EightClientsReportEveryRequestOnce) {
   ASSERT_TRUE(run.ok());
   EXPECT_EQ(reported, 1000);
   EXPECT_EQ(run->windows.size(), 10u);
-  int64_t clicks = 0;
-  for (const auto& w : run->windows) clicks += w.clicks;
-  EXPECT_EQ(service.joined_.load(), clicks);
+  // Every shown slot is reported once (1 clicked, 0 not), and the positive
+  // ones are exactly the clicks counted.
+  int64_t clicks = 0, impressions = 0;
+  for (const auto& w : run->windows) clicks += w.clicks, impressions += w.impressions;
+  EXPECT_EQ(impressions, 1000 * o.k);
+  EXPECT_EQ(service.joined_.load(), impressions);
+  EXPECT_EQ(service.positive_.load(), clicks);
+  EXPECT_GT(clicks, 0);
 }
 
 TEST(SimulationTest, ErrorsAreCountedAndBadOptionsRefused) {
