@@ -10,14 +10,20 @@
 # Vowpal Wabbit --cb_explore_adf --squarecb and --softmax, and, from the
 # world itself, uniform random and the oracle.
 #
-#   bash bench/run_bandit_bench.sh [SEEDS="1 2 3"] [RATE=300]
+# Then the learner's throughput on the same defaults: REPLAY organic events
+# streamed through StreamFeedback, timed until they are sent and until the
+# learner has digested them all (0 skips it).
+#
+#   bash bench/run_bandit_bench.sh [SEEDS="1 2 3"] [RATE=300] [REPLAY=100000]
+#   bash bench/run_bandit_bench.sh "" 300 100000    # the replay alone
 #
 # VW: $VW_BIN, else ../shared/tools/vw/vw; without it only rtrec runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${RTREC_BUILD_DIR:-build}"
-SEEDS="${1:-1 2 3}"
+SEEDS="${1-1 2 3}"
 RATE="${2:-300}"
+REPLAY="${3:-100000}"
 WORK="$(mktemp -d)"
 OUT="$BUILD_DIR/bench/bandit"
 mkdir -p "$OUT"
@@ -38,6 +44,15 @@ for seed in $SEEDS; do
     done
   fi
 done
+
+if [ "$REPLAY" -gt 0 ]; then
+  start_server replay 'server:
+  listen_address: "127.0.0.1:0"
+  metrics_address: ""'
+  "$BUILD_DIR/rtrec-bandit-bench" --policy rtrec --target "127.0.0.1:$PORT" --replay_events "$REPLAY" \
+    | tee "$OUT/replay.txt"
+  stop_server
+fi
 
 val() { sed -n "s/^$2=//p" "$OUT/$1.txt"; }
 echo

@@ -326,6 +326,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("guard_window", &o.guard_window, 1, 10000000);
     s.Int("guard_min_examples", &o.guard_min_examples, 0, 10000000);
     s.Double("guard_margin", &o.guard_margin, 0.0, 1e6);
+    s.Double("guard_z", &o.guard_z, 0.0, 100.0);
     s.Int("seed", &o.seed, 0, kMaxInt);
     s.Finish();
   }

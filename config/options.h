@@ -233,9 +233,11 @@ struct LearnerOptions {
   // Fewer examples than this in the window: only finiteness is checked.
   // Default: 200.
   int64_t guard_min_examples = 200;
-  // A snapshot whose estimate is below the serving one's by more than this
-  // (in reward units) is rejected and the learner rolls back. Default: 0.1.
+  // A snapshot whose estimate is below the serving one's by more than
+  // guard_margin (reward units) plus guard_z standard errors of the paired
+  // difference is rejected and the learner rolls back. Defaults: 0.1, 2.
   double guard_margin = 0.1;
+  double guard_z = 2.0;
   // Seed of the learner's sampling and dropout. Default: 1.
   int64_t seed = 1;
 };

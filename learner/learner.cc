@@ -169,14 +169,43 @@ std::vector<double> ToVector(const torch::Tensor& t) {
 
 double SelfNormalizedIps(const std::vector<double>& new_probabilities,
                          const std::vector<double>& logged_probabilities,
-                         const std::vector<double>& rewards) {
+                         const std::vector<double>& rewards, double weight_cap) {
   double num = 0, den = 0;
   for (size_t i = 0; i < new_probabilities.size(); ++i) {
-    const double w = new_probabilities[i] / logged_probabilities[i];
+    const double w = std::min(new_probabilities[i] / logged_probabilities[i], weight_cap);
     num += w * rewards[i];
     den += w;
   }
   return den > 0 ? num / den : 0.0;
+}
+
+double PairedSnipsStderr(const std::vector<double>& probabilities_a,
+                         const std::vector<double>& probabilities_b,
+                         const std::vector<double>& logged_probabilities,
+                         const std::vector<double>& rewards, double weight_cap) {
+  const size_t n = rewards.size();
+  if (n < 2) return 0.0;
+  std::vector<double> wa(n), wb(n);
+  double sum_a = 0, sum_b = 0;
+  for (size_t i = 0; i < n; ++i) {
+    wa[i] = std::min(probabilities_a[i] / logged_probabilities[i], weight_cap);
+    wb[i] = std::min(probabilities_b[i] / logged_probabilities[i], weight_cap);
+    sum_a += wa[i];
+    sum_b += wb[i];
+  }
+  if (sum_a <= 0 || sum_b <= 0) return 0.0;
+  const double va = SelfNormalizedIps(probabilities_a, logged_probabilities, rewards, weight_cap);
+  const double vb = SelfNormalizedIps(probabilities_b, logged_probabilities, rewards, weight_cap);
+  const double mean_a = sum_a / n, mean_b = sum_b / n;
+  double sum = 0, sum_sq = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = wa[i] * (rewards[i] - va) / mean_a - wb[i] * (rewards[i] - vb) / mean_b;
+    sum += d;
+    sum_sq += d * d;
+  }
+  const double mean = sum / n;
+  const double variance = std::max(0.0, (sum_sq - n * mean * mean) / (n - 1));
+  return std::sqrt(variance / n);
 }
 
 struct Learner::Impl {
@@ -640,16 +669,22 @@ PublishDecision Learner::PublishNow() {
         reward.push_back(e.reward);
       }
       const model::PolicyParams params = s.policy->Get();
-      d.candidate_estimate = SelfNormalizedIps(
-          s.Probabilities(*candidate->weights->model, examples, *serving->text, params), beta, reward);
-      d.serving_estimate = SelfNormalizedIps(
-          s.Probabilities(*serving->weights->model, examples, *serving->text, params), beta, reward);
+      const std::vector<double> pi_candidate =
+          s.Probabilities(*candidate->weights->model, examples, *serving->text, params);
+      const std::vector<double> pi_serving =
+          s.Probabilities(*serving->weights->model, examples, *serving->text, params);
+      const double cap = s.options.importance_weight_cap;
+      d.candidate_estimate = SelfNormalizedIps(pi_candidate, beta, reward, cap);
+      d.serving_estimate = SelfNormalizedIps(pi_serving, beta, reward, cap);
+      d.difference_stderr = PairedSnipsStderr(pi_candidate, pi_serving, beta, reward, cap);
       d.estimated = true;
-      if (d.candidate_estimate < d.serving_estimate - s.options.guard_margin) {
+      const double allowed = s.options.guard_margin + s.options.guard_z * d.difference_stderr;
+      if (d.candidate_estimate < d.serving_estimate - allowed) {
         d.reason = absl::StrFormat(
             "self-normalised IPS estimate %.4f is below the serving snapshot's %.4f by more than "
-            "learner.guard_margin = %g", d.candidate_estimate, d.serving_estimate,
-            s.options.guard_margin);
+            "learner.guard_margin = %g plus learner.guard_z = %g standard errors (%.4f each)",
+            d.candidate_estimate, d.serving_estimate, s.options.guard_margin, s.options.guard_z,
+            d.difference_stderr);
       }
     }
   } catch (const c10::Error& e) {

@@ -31,7 +31,8 @@
 // parameters are cloned into a new immutable snapshot and checked: every
 // parameter finite, and its self-normalised IPS estimate on the last
 // guard_window logged examples not below the serving snapshot's by more than
-// guard_margin. A passing snapshot is published (version = serving + 1) with
+// guard_margin plus guard_z standard errors of the paired difference (a drop
+// the window's noise cannot explain). A passing snapshot is published (version = serving + 1) with
 // one pointer swap; a failing one is counted and the learner rolls back to
 // the serving weights and restarts its optimizer.
 //
@@ -46,6 +47,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,13 +100,27 @@ struct PublishDecision {
   bool estimated = false;
   double candidate_estimate = 0;
   double serving_estimate = 0;
+  // Standard error of candidate_estimate − serving_estimate on the window.
+  double difference_stderr = 0;
   std::string reason;  // why it was rejected
 };
 
-// Self-normalised IPS: Σ w·r / Σ w with w = π_new/β. 0 when Σ w is 0.
+// Self-normalised IPS: Σ w·r / Σ w with w = min(π_new/β, weight_cap). 0
+// when Σ w is 0.
 double SelfNormalizedIps(const std::vector<double>& new_probabilities,
                          const std::vector<double>& logged_probabilities,
-                         const std::vector<double>& rewards);
+                         const std::vector<double>& rewards,
+                         double weight_cap = std::numeric_limits<double>::infinity());
+
+// Standard error of SNIPS(a) − SNIPS(b) on the same logged examples (same
+// weight cap): the spread of the paired influence terms
+// w_a·(r − V_a)/w̄_a − w_b·(r − V_b)/w̄_b over √n (the delta method). 0 with
+// fewer than two examples.
+double PairedSnipsStderr(const std::vector<double>& probabilities_a,
+                         const std::vector<double>& probabilities_b,
+                         const std::vector<double>& logged_probabilities,
+                         const std::vector<double>& rewards,
+                         double weight_cap = std::numeric_limits<double>::infinity());
 
 class Learner {
  public:

@@ -107,13 +107,44 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
     t = std::max(t, lengths[r]);
   }
   // Right-padded [T, B, D]; with a causal mask no real token sees padding.
-  torch::Tensor x = torch::zeros({t, b, d}, start_token.options());
+  // Built with one scatter per token kind (flat row time·B + r), not a copy
+  // per user: the learner's batches hold hundreds of rows.
+  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
+  std::vector<int64_t> start_at(b), history_at, history_row, query_at;
+  std::vector<float> history_weight;
+  std::vector<torch::Tensor> nonempty;
   for (int64_t r = 0; r < b; ++r) {
-    std::vector<torch::Tensor> parts = {start_token.unsqueeze(0)};
-    if (histories[r].size(0) > 0) parts.push_back(histories[r]);
-    if (has_query[r]) parts.push_back(queries[r].unsqueeze(0));
-    x.slice(0, 0, lengths[r]).select(1, r).copy_(torch::cat(parts, 0));
+    start_at[r] = r;
+    const int64_t len = histories[r].size(0);
+    if (len > 0) nonempty.push_back(histories[r]);
+    // Weights decay^age, normalised: the latest item weighs most, so a change
+    // of taste shows in the user state with the first new click.
+    double total = 0;
+    for (int64_t j = 0; j < len; ++j) total += std::pow(options_.history_decay, len - 1 - j);
+    for (int64_t j = 0; j < len; ++j) {
+      history_at.push_back((1 + j) * b + r);
+      history_row.push_back(r);
+      history_weight.push_back(static_cast<float>(std::pow(options_.history_decay, len - 1 - j) / total));
+    }
+    if (has_query[r]) query_at.push_back((1 + len) * b + r);
   }
+  const torch::Device device = start_token.device();
+  torch::Tensor x = torch::zeros({t * b, d}, start_token.options());
+  x = x.index_copy(0, torch::tensor(start_at, long_opts).to(device), start_token.unsqueeze(0).expand({b, d}));
+  torch::Tensor all_history;
+  if (!nonempty.empty()) {
+    all_history = torch::cat(nonempty, 0);  // [Σ len, D], rows in (r, j) order
+    x = x.index_copy(0, torch::tensor(history_at, long_opts).to(device), all_history);
+  }
+  if (!query_at.empty()) {
+    std::vector<int64_t> query_rows;
+    for (int64_t r = 0; r < b; ++r) {
+      if (has_query[r]) query_rows.push_back(r);
+    }
+    x = x.index_copy(0, torch::tensor(query_at, long_opts).to(device),
+                     queries.index_select(0, torch::tensor(query_rows, long_opts).to(device)));
+  }
+  x = x.view({t, b, d});
   auto positions = torch::arange(t, torch::TensorOptions().dtype(torch::kInt64).device(x.device()));
   x = x + position_emb(positions).unsqueeze(1);
   auto causal = torch::triu(
@@ -127,25 +158,15 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
   // x: [T, B, D] → pick x[last[b], b].
   auto rows = torch::arange(b, last.options());
   torch::Tensor u = x.index({last, rows});
-  // The mean of the history's item vectors, beside the Transformer: a user
-  // with a few clicks scores items like them from the first step on.
-  std::vector<torch::Tensor> means;
-  for (int64_t r = 0; r < b; ++r) {
-    const int64_t len = histories[r].size(0);
-    if (len == 0) {
-      means.push_back(torch::zeros({d}, u.options()));
-      continue;
-    }
-    // Weights decay^age, normalised: the latest item weighs most, so a change
-    // of taste shows in the user state with the first new click.
-    std::vector<float> w(len);
-    double total = 0;
-    for (int64_t j = 0; j < len; ++j) total += (w[j] = static_cast<float>(std::pow(options_.history_decay, len - 1 - j)));
-    for (float& x : w) x = static_cast<float>(x / total);
-    torch::Tensor weights = torch::tensor(w, u.options()).unsqueeze(1);
-    means.push_back((histories[r] * weights).sum(0));
+  // The recency-weighted mean of the history's item vectors, beside the
+  // Transformer: a user with a few clicks scores items like them from the
+  // first step on (zero for an empty history).
+  torch::Tensor means = torch::zeros({b, d}, u.options());
+  if (all_history.defined()) {
+    torch::Tensor w = torch::tensor(history_weight, u.options()).unsqueeze(1);
+    means = means.index_add(0, torch::tensor(history_row, long_opts).to(device), all_history * w);
   }
-  u = u + history_pool_weight * torch::stack(means);
+  u = u + history_pool_weight * means;
   // The query's own vector beside the Transformer, as the history mean is:
   // a search box matters from the first request.
   if (queries.defined()) {

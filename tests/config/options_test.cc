@@ -100,6 +100,7 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(fl.guard_window, bl.guard_window);
   EXPECT_EQ(fl.guard_min_examples, bl.guard_min_examples);
   EXPECT_EQ(fl.guard_margin, bl.guard_margin);
+  EXPECT_EQ(fl.guard_z, bl.guard_z);
   EXPECT_EQ(fl.seed, bl.seed);
   const auto& ft = file->tuner;
   const auto& bt = builtin->tuner;

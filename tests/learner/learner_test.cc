@@ -56,6 +56,20 @@ TEST(SelfNormalizedIpsTest, MatchesAHandComputedValue) {
   EXPECT_NEAR(SelfNormalizedIps({0.5, 0.1, 0.4}, {0.25, 0.5, 0.25}, {1.0, 0.0, 0.5}),
               2.8 / 3.8, 1e-12);
   EXPECT_EQ(SelfNormalizedIps({}, {}, {}), 0.0);
+  // Capped at 1.5: w = {1.5, 0.2, 1.5}; Σw r = 1.5 + 0.75; Σw = 3.2.
+  EXPECT_NEAR(SelfNormalizedIps({0.5, 0.1, 0.4}, {0.25, 0.5, 0.25}, {1.0, 0.0, 0.5}, 1.5),
+              2.25 / 3.2, 1e-12);
+}
+
+TEST(PairedSnipsStderrTest, IsZeroForOnePolicyAndMatchesTheDeltaMethodByHand) {
+  const std::vector<double> beta = {0.25, 0.5, 0.25}, reward = {1.0, 0.0, 0.5};
+  const std::vector<double> pi = {0.5, 0.1, 0.4};
+  EXPECT_NEAR(PairedSnipsStderr(pi, pi, beta, reward), 0.0, 1e-12);
+  // Against the logging policy itself (w = 1): influence terms
+  // w_a (r − V_a)/w̄_a − (r − r̄), their sample deviation over √3 (computed
+  // by hand in double precision).
+  EXPECT_NEAR(PairedSnipsStderr(pi, beta, beta, reward), 0.20159056549631546, 1e-12);
+  EXPECT_EQ(PairedSnipsStderr({0.5}, {0.5}, {0.5}, {1.0}), 0.0);
 }
 
 std::vector<sim::RoundResult> RunRounds(const config::RtrecConfig& c, sim::SyntheticWorld* world,
