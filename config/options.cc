@@ -215,6 +215,9 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("history_length", &c.users.history_length, 1, 1000);
     s.Int("num_shards", &c.users.num_shards, 1, 4096);
     s.Int("max_consumed_items", &c.users.max_consumed_items, 1, 1000000);
+    s.Bool("learn_taste", &c.users.learn_taste);
+    s.Double("taste_prior_precision", &c.users.taste_prior_precision, 1e-6, 1e6);
+    s.Double("taste_forgetting", &c.users.taste_forgetting, 0.5, 1.0);
     s.Finish();
   }
   {
@@ -260,6 +263,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("intra_op_threads", &o.intra_op_threads, 1, 256);
     s.Int("user_buckets", &o.user_buckets, 0, 100000000);
     s.Double("history_decay", &o.history_decay, 0.0, 1.0);
+    s.Double("dropout", &o.dropout, 0.0, 0.9);
     s.Finish();
     if (o.embedding_dim % o.num_heads != 0) {
       errors.push_back(absl::StrCat(

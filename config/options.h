@@ -57,6 +57,18 @@ struct UserStateOptions {
   // policy.exclusion "consumed"; the oldest are forgotten first.
   // Default: 1000.
   int64_t max_consumed_items = 1000;
+  // Learn each user's taste vector t_u from the user's joined feedback, at
+  // once (an online Newton step of a Bayesian logistic regression over the
+  // serving model's item vectors; model/user_state.h). Default: true.
+  bool learn_taste = true;
+  // Prior precision λ of a taste vector (1 / its prior variance per
+  // dimension). Larger values move a taste less per example. Default: 20.
+  double taste_prior_precision = 20.0;
+  // Forgetting γ per example: the taste's precision P becomes
+  // γ·P + (1 − γ)·λ·I before each update, so old evidence fades and a
+  // change of taste is followed within a few requests. 1 never forgets.
+  // Default: 0.97.
+  double taste_forgetting = 0.97;
 };
 
 struct TextTowerOptions {
@@ -115,6 +127,10 @@ struct ModelOptions {
   // vectors; an item k clicks before the latest weighs history_decay^k.
   // Lower values follow a change of taste faster. Default: 0.4.
   double history_decay = 0.4;
+  // Dropout in the user tower's Transformer layers while the learner trains.
+  // Each online example is seen once, so there is little to regularise, and
+  // the dropout masks cost a fifth of a replay's time. Default: 0.
+  double dropout = 0.0;
 };
 
 struct PolicyOptions {

@@ -26,6 +26,8 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
   e.selection_probability = imp.slate[pos].selection_probability;
   e.slate_size = static_cast<int64_t>(imp.slate.size());
   e.model_version = imp.model_version;
+  e.served_score = imp.slate[pos].score;
+  e.served_taste_score = imp.slate[pos].taste_score;
   e.time = now;
   return e;
 }
@@ -192,7 +194,7 @@ void ImpressionLog::Record(Impression impression) {
 absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
                                                 const std::string& user_id,
                                                 const std::string& item_id, double reward,
-                                                bool* first_positive) {
+                                                bool* first_positive, Experience* learned) {
   if (first_positive) *first_positive = false;
   rtrec::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
@@ -239,11 +241,9 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
     if (auto s = buffer_->Reserve(); !s.ok()) return s;
     entry.reward_sum[pos] = reward;
   } else {
-    if (auto s = buffer_->TryPush(
-            MakeExperience(imp, pos, Experience::Source::kJoined, reward, now));
-        !s.ok()) {
-      return s;
-    }
+    Experience e = MakeExperience(imp, pos, Experience::Source::kJoined, reward, now);
+    if (auto s = buffer_->TryPush(learned ? e : std::move(e)); !s.ok()) return s;
+    if (learned) *learned = std::move(e);
   }
   entry.answered[pos] = 1;
   note_positive();

@@ -47,6 +47,8 @@ struct ShownItem {
   int64_t item_index = 0;
   std::string item_id;
   float score = 0;
+  // The part of `score` that came from the user's taste vector, t_u · e_i.
+  float taste_score = 0;
   // P(item in slate) under the logging policy.
   double propensity = 1.0;
   // π(item), the single-draw probability.
@@ -92,6 +94,10 @@ struct Experience {
   double selection_probability = 1.0;
   int64_t slate_size = 1;
   int64_t model_version = 0;
+  // The item's score as served and its taste part (see ShownItem); 0 for
+  // organic events.
+  float served_score = 0;
+  float served_taste_score = 0;
   absl::Time time;
 };
 
@@ -207,11 +213,14 @@ class ImpressionLog {
   // the experience buffer is full (nothing changed; retry later).
   // `first_positive` (optional) is set when this is the first event with a
   // positive reward for the (request, item): the one that may enter the
-  // user's history.
+  // user's history. `learned` (optional) receives the Experience when this
+  // event became one at once (kJoined under "first"), what the user's taste
+  // learns from.
   absl::StatusOr<JoinOutcome> Join(const std::string& request_id,
                                    const std::string& user_id,
                                    const std::string& item_id, double reward,
-                                   bool* first_positive = nullptr)
+                                   bool* first_positive = nullptr,
+                                   Experience* learned = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // Expires every impression older than reward_wait_ms; returns how many.

@@ -42,7 +42,7 @@ struct PolicyForward {
 PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
                             const std::vector<const Experience*>& batch,
                             const torch::Tensor& item_text, const model::TextEmbedder& text,
-                            const model::PolicyParams& params) {
+                            const model::PolicyParams& params, const model::UserState* users) {
   const torch::Device device = item_text.device();
   const int64_t n = item_text.size(0);
   const int64_t b = static_cast<int64_t>(batch.size());
@@ -115,8 +115,15 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
     query_text = torch::zeros({u_rows, encoded.size(1)}, encoded.options());
     query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(device), encoded);
   }
+  torch::Tensor tastes;
+  if (users != nullptr && users->learns_taste()) {
+    std::vector<std::vector<float>> rows_taste;
+    rows_taste.reserve(rows.size());
+    for (const Experience* e : rows) rows_taste.push_back(users->Taste(e->user_id));
+    tastes = model::TasteRows(rows_taste, m.options().embedding_dim, device);
+  }
   out.users = m.UserStates(histories, query_text, has_query,
-                           torch::tensor(user_rows, torch::kInt64).to(device));
+                           torch::tensor(user_rows, torch::kInt64).to(device), tastes);
   out.scores = model::RecommenderModelImpl::Scores(out.users, out.items, biases);  // [U, N]
   torch::Tensor mask = torch::from_blob(valid.data(), {u_rows, n}, torch::kUInt8).to(device).to(torch::kBool);
   // In double, as serving computes it: the logged π and the learner's agree
@@ -215,6 +222,7 @@ struct Learner::Impl {
   model::PolicyControl* policy = nullptr;
   ModelPublisher* publisher = nullptr;
   Clock* clock = nullptr;
+  const model::UserState* users = nullptr;
 
   std::shared_ptr<model::ModelWeights> weights;
   std::unique_ptr<torch::optim::Adam> optimizer;
@@ -372,7 +380,7 @@ struct Learner::Impl {
     for (size_t begin = 0; begin < examples.size(); begin += kChunk) {
       std::vector<const Experience*> chunk(
           examples.begin() + begin, examples.begin() + std::min(examples.size(), begin + kChunk));
-      auto f = ForwardPolicy(m, chunk, item_text, text, params);
+      auto f = ForwardPolicy(m, chunk, item_text, text, params, users);
       for (double lp : ToVector(f.log_pi)) out.push_back(std::exp(lp));
     }
     return out;
@@ -502,7 +510,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
       users.erase(std::unique(users.begin(), users.end()), users.end());
       s.user_rows = torch::tensor(users, torch::kInt64).to(device);
     }
-    PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params);
+    PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params, s.users);
     torch::Tensor loss = torch::zeros({}, f.log_pi.options());
     if (!logged_rows.empty()) {
       const int64_t p = static_cast<int64_t>(logged_rows.size());
@@ -741,6 +749,8 @@ void Learner::Stop() {
   if (s.buffer) s.buffer->Close();
   s.thread.join();
 }
+
+void Learner::UseUserTastes(const model::UserState* users) { impl_->users = users; }
 
 void Learner::SetLearningRate(double learning_rate) {
   impl_->learning_rate.store(learning_rate);

@@ -36,6 +36,9 @@
 // one pointer swap; a failing one is counted and the learner rolls back to
 // the serving weights and restarts its optimizer.
 //
+// Each user's taste vector (model/user_state.h), as it is when the step
+// runs, is part of the user state, without gradient.
+//
 // The text tower is not trained here (queries are encoded by the serving
 // snapshot's tower, without gradient).
 //
@@ -60,6 +63,7 @@
 #include "model/catalog.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
+#include "model/user_state.h"
 #include "tuner/online_tuner.h"
 
 namespace rtrec::learner {
@@ -154,6 +158,11 @@ class Learner {
   // test compares with the selection probability serving logged. Learner
   // thread only (or before Start).
   std::vector<double> ServingPolicyProbabilities(const std::vector<Experience>& batch);
+
+  // The users' taste vectors (UserState::Taste) enter every user state the
+  // learner computes, as in serving: the model then learns what the tastes
+  // do not already explain. Call before Start(); null (the default): none.
+  void UseUserTastes(const model::UserState* users);
 
   void SetLearningRate(double learning_rate);
   double learning_rate() const;

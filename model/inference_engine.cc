@@ -20,7 +20,72 @@ struct InferenceEngine::ItemCache {
   int64_t catalog_version = -1;
   torch::Tensor embeddings;  // [N, D] on the model's device
   torch::Tensor biases;      // [N]
+  torch::Tensor cpu_embeddings;  // embeddings, contiguous on the CPU
+  // The reward model's offset c + c_p per slate position p.
+  std::vector<double> reward_offsets;
+
+  const float* vector(int64_t index) const {
+    return cpu_embeddings.data_ptr<float>() + index * cpu_embeddings.size(1);
+  }
+  double TasteScore(const std::vector<float>& taste, int64_t index) const {
+    if (static_cast<int64_t>(taste.size()) != cpu_embeddings.size(1)) return 0.0;
+    const float* x = vector(index);
+    double s = 0;
+    for (size_t j = 0; j < taste.size(); ++j) s += static_cast<double>(taste[j]) * x[j];
+    return s;
+  }
 };
+
+std::shared_ptr<const InferenceEngine::ItemCache> InferenceEngine::Items(
+    const ModelSnapshot& snapshot, const CatalogSnapshot& catalog) {
+  rtrec::MutexLock lock(&cache_mu_);
+  if (!cache_ || cache_->model_version != snapshot.version ||
+      cache_->catalog_version != catalog.version()) {
+    c10::InferenceMode guard;
+    ModelWeights& w = *snapshot.weights;
+    auto fresh = std::make_shared<ItemCache>();
+    fresh->model_version = snapshot.version;
+    fresh->catalog_version = catalog.version();
+    const int64_t n = catalog.size();
+    const int64_t dim = catalog.text_dim();
+    torch::Tensor text = torch::empty({n, dim}, torch::kFloat32);
+    float* p = text.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const auto& e = catalog.item(i).text_embedding;
+      std::copy(e.begin(), e.end(), p + i * dim);
+    }
+    auto ids = torch::arange(n, torch::kInt64).to(w.device);
+    fresh->embeddings = w.model->ItemEmbeddings(text.to(w.device), ids);
+    fresh->biases = w.model->ItemBiases(ids);
+    fresh->cpu_embeddings = fresh->embeddings.to(torch::kCPU).contiguous();
+    torch::Tensor offsets = (w.model->reward_position_bias + w.model->reward_bias)
+                                .to(torch::kCPU, torch::kFloat64).contiguous();
+    fresh->reward_offsets.assign(offsets.data_ptr<double>(), offsets.data_ptr<double>() + offsets.numel());
+    cache_ = std::move(fresh);
+  }
+  return cache_;
+}
+
+void InferenceEngine::LearnTaste(const learner::Experience& example, const CatalogSnapshot& catalog,
+                                 UserState* users) {
+  if (users == nullptr || !users->learns_taste()) return;
+  std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
+  if (!snapshot) return;
+  std::shared_ptr<const ItemCache> cache;
+  try {
+    cache = Items(*snapshot, catalog);
+  } catch (const c10::Error&) {
+    return;
+  }
+  if (example.item_index < 0 || example.item_index >= cache->cpu_embeddings.size(0)) return;
+  const int64_t d = cache->cpu_embeddings.size(1);
+  const float* x = cache->vector(example.item_index);
+  const size_t position = static_cast<size_t>(
+      std::clamp<int64_t>(example.slate_position, 0, static_cast<int64_t>(cache->reward_offsets.size()) - 1));
+  const double base_logit = static_cast<double>(example.served_score) - example.served_taste_score +
+                            cache->reward_offsets[position];
+  users->LearnTaste(example.user_id, std::vector<float>(x, x + d), base_logit, example.reward);
+}
 
 InferenceEngine::InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
                                  learner::ImpressionLog* log)
@@ -65,32 +130,10 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
   std::vector<std::vector<float>> scores(tasks.size());
   std::vector<std::vector<double>> pis(tasks.size());
   std::vector<std::vector<int64_t>> candidates(tasks.size());
+  std::shared_ptr<const ItemCache> cache;
   try {
     c10::InferenceMode guard;
-    // Item embeddings for this (model, catalog) pair, cached.
-    std::shared_ptr<const ItemCache> cache;
-    {
-      rtrec::MutexLock lock(&cache_mu_);
-      if (!cache_ || cache_->model_version != snapshot->version ||
-          cache_->catalog_version != catalog->version()) {
-        auto fresh = std::make_shared<ItemCache>();
-        fresh->model_version = snapshot->version;
-        fresh->catalog_version = catalog->version();
-        const int64_t n = catalog->size();
-        const int64_t dim = catalog->text_dim();
-        torch::Tensor text = torch::empty({n, dim}, torch::kFloat32);
-        float* p = text.data_ptr<float>();
-        for (int64_t i = 0; i < n; ++i) {
-          const auto& e = catalog->item(i).text_embedding;
-          std::copy(e.begin(), e.end(), p + i * dim);
-        }
-        auto ids = torch::arange(n, torch::kInt64).to(w.device);
-        fresh->embeddings = w.model->ItemEmbeddings(text.to(w.device), ids);
-        fresh->biases = w.model->ItemBiases(ids);
-        cache_ = std::move(fresh);
-      }
-      cache = cache_;
-    }
+    cache = Items(*snapshot, *catalog);
     const torch::Tensor& items = cache->embeddings;
     const int64_t n = items.size(0);
     const int64_t b = static_cast<int64_t>(tasks.size());
@@ -126,8 +169,12 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
       query_text = torch::zeros({b, encoded.size(1)}, encoded.options());
       query_text.index_copy_(0, torch::tensor(query_rows, torch::kInt64).to(w.device), encoded);
     }
-    torch::Tensor users = w.model->UserStates(histories, query_text, has_query,
-                                              torch::tensor(user_rows, torch::kInt64).to(w.device));
+    std::vector<std::vector<float>> tastes;
+    tastes.reserve(tasks.size());
+    for (auto* t : tasks) tastes.push_back(t->taste);
+    torch::Tensor users = w.model->UserStates(
+        histories, query_text, has_query, torch::tensor(user_rows, torch::kInt64).to(w.device),
+        TasteRows(tastes, items.size(1), w.device));
     torch::Tensor all_scores =
         RecommenderModelImpl::Scores(users, items, cache->biases).to(torch::kCPU).contiguous();  // [B, N]
     // The valid candidates of every request: its candidates (or the whole
@@ -198,6 +245,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
       shown.item_index = item.index;
       shown.item_id = item.item_id;
       shown.score = item.score;
+      shown.taste_score = static_cast<float>(cache->TasteScore(t->taste, item.index));
       shown.propensity = item.propensity;
       shown.selection_probability = slate.selection_probabilities[j];
       imp.slate.push_back(std::move(shown));
@@ -233,6 +281,7 @@ absl::StatusOr<std::shared_ptr<ModelSnapshot>> BuildInitialSnapshot(
   shape.max_history = config.users.history_length;
   shape.user_buckets = config.model.user_buckets;
   shape.history_decay = config.model.history_decay;
+  shape.dropout = config.model.dropout;
   return CreateInitialSnapshot(config.model, shape, std::move(text));
 }
 

@@ -25,6 +25,7 @@
 #include "model/dynamic_batcher.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
+#include "model/user_state.h"
 
 namespace rtrec::model {
 
@@ -55,6 +56,8 @@ class RecommendTask : public BatchTask {
   std::vector<int64_t> excluded;
   int64_t k = 10;
   bool explore = true;
+  // The user's taste vector (UserState::Taste); empty: none.
+  std::vector<float> taste;
   std::shared_ptr<const CatalogSnapshot> catalog;
   // Called exactly once, with the result or an error.
   std::function<void(absl::StatusOr<RecommendResult>)> done;
@@ -85,10 +88,21 @@ class InferenceEngine {
   // Answers every task of the batch.
   void RunBatch(TaskBatch batch);
 
+  // Teaches the user's taste (UserState::LearnTaste) one joined example:
+  // x is the item's vector under the serving snapshot, the rest of the
+  // logit is the served score less its taste part plus the reward model's
+  // offset for the slate position. Skipped for an item outside `catalog`.
+  void LearnTaste(const learner::Experience& example, const CatalogSnapshot& catalog,
+                  UserState* users);
+
  private:
   InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
                   learner::ImpressionLog* log);
   struct ItemCache;
+  // The item vectors of (snapshot, catalog), built when either changed.
+  std::shared_ptr<const ItemCache> Items(const ModelSnapshot& snapshot,
+                                         const CatalogSnapshot& catalog)
+      ABSL_LOCKS_EXCLUDED(cache_mu_);
 
   const InferenceEngineOptions options_;
   const ModelStore* const store_;

@@ -33,7 +33,7 @@ void RecommenderModelImpl::reset() {
     layers->push_back(torch::nn::TransformerEncoderLayer(
         torch::nn::TransformerEncoderLayerOptions(o.embedding_dim, o.num_heads)
             .dim_feedforward(o.ffn_dim)
-            .dropout(0.1)));
+            .dropout(o.dropout)));
   }
   final_norm = register_module(
       "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embedding_dim})));
@@ -95,7 +95,8 @@ int64_t UserBucket(const std::string& user_id, int64_t buckets) {
 torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>& histories,
                                                const torch::Tensor& query_text,
                                                const std::vector<bool>& has_query,
-                                               const torch::Tensor& user_rows) {
+                                               const torch::Tensor& user_rows,
+                                               const torch::Tensor& tastes) {
   const int64_t b = static_cast<int64_t>(histories.size());
   const int64_t d = options_.embedding_dim;
   torch::Tensor queries;
@@ -175,7 +176,22 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
     u = u + queries * torch::tensor(mask, u.options()).unsqueeze(1);
   }
   if (user_emb && user_rows.defined()) u = u + user_emb(user_rows);
+  if (tastes.defined()) u = u + tastes;
   return u;
+}
+
+torch::Tensor TasteRows(const std::vector<std::vector<float>>& tastes, int64_t dim,
+                        torch::Device device) {
+  const int64_t b = static_cast<int64_t>(tastes.size());
+  bool any = false;
+  torch::Tensor rows = torch::zeros({b, dim}, torch::kFloat32);
+  float* p = rows.data_ptr<float>();
+  for (int64_t r = 0; r < b; ++r) {
+    if (static_cast<int64_t>(tastes[r].size()) != dim) continue;
+    std::copy(tastes[r].begin(), tastes[r].end(), p + r * dim);
+    any = true;
+  }
+  return any ? rows.to(device) : torch::Tensor();
 }
 
 absl::StatusOr<std::string> ResolveDevice(const std::string& configured) {

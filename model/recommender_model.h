@@ -11,8 +11,9 @@
 //             mean of the history's item vectors e_h (weights
 //             history_decay^age), plus the user's own hashed
 //             embedding user_emb[hash(user_id) mod user_buckets] (zero at
-//             start, so a new user is known by its history alone), is the
-//             user state u.
+//             start, so a new user is known by its history alone), plus the
+//             user's taste vector t_u (learned per user at feedback time,
+//             model/user_state.h; a constant here), is the user state u.
 // Score:      s_i = u · e_i + b_i, with b_i a per-item bias (zero at start).
 // Reward:     P(reward > 0 | shown at slate position p) =
 //             σ(s_i + c + c_p): the reward model the learner fits on every
@@ -51,6 +52,8 @@ struct RecommenderModelOptions {
   // Weight of a history item k steps before the latest in the history mean:
   // history_decay^k (normalised). 1 is a plain mean.
   double history_decay = 0.8;
+  // Dropout of the Transformer layers in train mode.
+  double dropout = 0.0;
 };
 
 // Slate positions with their own reward offset c_p; later ones share the last.
@@ -76,11 +79,13 @@ class RecommenderModelImpl : public torch::nn::Cloneable<RecommenderModelImpl> {
   // One row per request: histories[b] is [L_b, D] (L_b ≤ max_history, may be
   // 0); query_text is [B, text_dim] (rows of requests without a query are
   // ignored) or undefined when no request has one; user_rows [B] int64 are
-  // the users' UserBucket rows (ignored without user_buckets). Returns u: [B, D].
+  // the users' UserBucket rows (ignored without user_buckets); tastes [B, D]
+  // the users' taste vectors (TasteRows; undefined: none). Returns u: [B, D].
   torch::Tensor UserStates(const std::vector<torch::Tensor>& histories,
                            const torch::Tensor& query_text,
                            const std::vector<bool>& has_query,
-                           const torch::Tensor& user_rows = torch::Tensor());
+                           const torch::Tensor& user_rows = torch::Tensor(),
+                           const torch::Tensor& tastes = torch::Tensor());
 
   // s = u · eᵀ + b: users [B, D], items [N, D], biases [N] → [B, N].
   static torch::Tensor Scores(const torch::Tensor& users, const torch::Tensor& items,
@@ -115,6 +120,11 @@ struct ModelWeights {
   RecommenderModel model{nullptr};
   torch::Device device{torch::kCPU};
 };
+
+// [B, dim] float on `device` from per-user taste vectors (an empty or
+// other-sized vector gives a zero row); undefined when every row is empty.
+torch::Tensor TasteRows(const std::vector<std::vector<float>>& tastes, int64_t dim,
+                        torch::Device device);
 
 // Builds the initial model (seeded) as snapshot version 1, in eval mode.
 absl::StatusOr<std::shared_ptr<ModelSnapshot>> CreateInitialSnapshot(

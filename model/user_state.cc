@@ -1,17 +1,96 @@
 #include "model/user_state.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 
 namespace rtrec::model {
 
-UserState::UserState(const config::UserStateOptions& options)
-    : options_(options), shards_(new Shard[options.num_shards]) {}
+namespace {
+
+// Overwrites the lower triangle of a symmetric positive definite n×n A
+// (row-major) with its Cholesky factor L (A = L·Lᵀ). False when A is not
+// positive definite in floating point.
+bool Cholesky(std::vector<double>& a, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    double d = a[j * n + j];
+    for (int64_t k = 0; k < j; ++k) d -= a[j * n + k] * a[j * n + k];
+    if (!(d > 0)) return false;
+    const double l = std::sqrt(d);
+    a[j * n + j] = l;
+    for (int64_t i = j + 1; i < n; ++i) {
+      double s = a[i * n + j];
+      for (int64_t k = 0; k < j; ++k) s -= a[i * n + k] * a[j * n + k];
+      a[i * n + j] = s / l;
+    }
+  }
+  return true;
+}
+
+// Solves Lᵀ·v = b in place, L from Cholesky().
+void SolveUpperTransposed(const std::vector<double>& a, int64_t n, std::vector<double>& b) {
+  for (int64_t i = n - 1; i >= 0; --i) {
+    double s = b[i];
+    for (int64_t k = i + 1; k < n; ++k) s -= a[k * n + i] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+}
+
+// Solves A·v = b in place for a symmetric positive definite A (overwritten
+// by its Cholesky factor). False when A is not positive definite.
+bool CholeskySolve(std::vector<double>& a, int64_t n, std::vector<double>& b) {
+  if (!Cholesky(a, n)) return false;
+  for (int64_t i = 0; i < n; ++i) {  // L y = b
+    double s = b[i];
+    for (int64_t k = 0; k < i; ++k) s -= a[i * n + k] * b[k];
+    b[i] = s / a[i * n + i];
+  }
+  SolveUpperTransposed(a, n, b);  // Lᵀ v = y
+  return true;
+}
+
+}  // namespace
+
+void UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_logit,
+                 double reward, double prior_precision, double forgetting) {
+  const int64_t d = static_cast<int64_t>(x.size());
+  if (taste->mean.empty()) {
+    taste->mean.assign(d, 0.0f);
+    taste->precision.assign(d * d, 0.0f);
+    for (int64_t i = 0; i < d; ++i) taste->precision[i * d + i] = static_cast<float>(prior_precision);
+  }
+  double z = base_logit;
+  for (int64_t i = 0; i < d; ++i) z += static_cast<double>(taste->mean[i]) * x[i];
+  const double p = 1.0 / (1.0 + std::exp(-z));
+  const double h = p * (1.0 - p);
+  const double r = std::clamp(reward, 0.0, 1.0);
+  std::vector<double> a(d * d);
+  std::vector<double> g(d);
+  for (int64_t i = 0; i < d; ++i) {
+    for (int64_t j = 0; j < d; ++j) {
+      double v = forgetting * taste->precision[i * d + j] + h * x[i] * x[j];
+      if (i == j) v += (1.0 - forgetting) * prior_precision;
+      a[i * d + j] = v;
+      taste->precision[i * d + j] = static_cast<float>(v);
+    }
+    g[i] = (r - p) * x[i];
+  }
+  if (!CholeskySolve(a, d, g)) return;
+  for (int64_t i = 0; i < d; ++i) {
+    if (!std::isfinite(g[i])) return;
+  }
+  for (int64_t i = 0; i < d; ++i) taste->mean[i] += static_cast<float>(g[i]);
+}
+
+UserState::UserState(const config::UserStateOptions& options, int64_t taste_dim)
+    : options_(options),
+      taste_dim_(options.learn_taste ? taste_dim : 0),
+      shards_(new Shard[options.num_shards]) {}
 
 absl::StatusOr<std::unique_ptr<UserState>> UserState::Create(
-    const config::UserStateOptions& options) {
+    const config::UserStateOptions& options, int64_t taste_dim) {
   if (options.history_length < 1) {
     return absl::InvalidArgumentError("users.history_length: must be at least 1");
   }
@@ -21,7 +100,14 @@ absl::StatusOr<std::unique_ptr<UserState>> UserState::Create(
   if (options.num_shards < 1) {
     return absl::InvalidArgumentError("users.num_shards: must be at least 1");
   }
-  return std::unique_ptr<UserState>(new UserState(options));
+  if (!(options.taste_prior_precision > 0)) {
+    return absl::InvalidArgumentError("users.taste_prior_precision: must be positive");
+  }
+  if (!(options.taste_forgetting > 0 && options.taste_forgetting <= 1)) {
+    return absl::InvalidArgumentError("users.taste_forgetting: must be in (0, 1]");
+  }
+  if (taste_dim < 0) return absl::InvalidArgumentError("UserState: taste_dim must not be negative");
+  return std::unique_ptr<UserState>(new UserState(options, taste_dim));
 }
 
 UserState::Shard& UserState::ShardFor(const std::string& user_id) const {
@@ -60,6 +146,26 @@ std::vector<int64_t> UserState::Consumed(const std::string& user_id) const {
   auto it = shard.users.find(user_id);
   if (it == shard.users.end()) return {};
   return std::vector<int64_t>(it->second.consumed_order.begin(), it->second.consumed_order.end());
+}
+
+std::vector<float> UserState::Taste(const std::string& user_id) const {
+  if (taste_dim_ == 0) return {};
+  Shard& shard = ShardFor(user_id);
+  rtrec::MutexLock lock(&shard.mu);
+  auto it = shard.users.find(user_id);
+  if (it == shard.users.end()) return {};
+  return it->second.taste.mean;
+}
+
+void UserState::LearnTaste(const std::string& user_id, const std::vector<float>& x,
+                           double base_logit, double reward) {
+  if (taste_dim_ == 0 || static_cast<int64_t>(x.size()) != taste_dim_ || !std::isfinite(base_logit)) {
+    return;
+  }
+  Shard& shard = ShardFor(user_id);
+  rtrec::MutexLock lock(&shard.mu);
+  UpdateTaste(&shard.users[user_id].taste, x, base_logit, reward, options_.taste_prior_precision,
+              options_.taste_forgetting);
 }
 
 int64_t UserState::num_users() const {

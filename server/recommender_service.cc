@@ -153,6 +153,7 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
   task->excluded.erase(std::unique(task->excluded.begin(), task->excluded.end()),
                        task->excluded.end());
   task->user_id = request.user_id();
+  task->taste = components_.users->Taste(request.user_id());
   task->query = request.query();
   task->context = std::move(context);
   task->k = k;
@@ -235,10 +236,17 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
   bool enters_history = request.reward() > 0 && request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS;
   if (!request.request_id().empty()) {
     bool first_positive = false;
+    learner::Experience learned;
+    learned.item_index = -1;
     auto outcome = components_.impressions->Join(request.request_id(), request.user_id(),
                                                  request.item_id(), request.reward(),
-                                                 &first_positive);
+                                                 &first_positive, &learned);
     if (!outcome.ok()) return outcome.status();
+    // The user's taste learns from it now, zeros included: the user's next
+    // slate already reflects it (the model learns it at its next step).
+    if (learned.item_index >= 0 && components_.engine != nullptr) {
+      components_.engine->LearnTaste(learned, *catalog, components_.users);
+    }
     response.set_joined(*outcome == learner::JoinOutcome::kJoined);
     response.set_late(*outcome == learner::JoinOutcome::kLate);
     response.set_duplicate(*outcome == learner::JoinOutcome::kDuplicate);

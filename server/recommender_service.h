@@ -37,6 +37,8 @@ struct ServingComponents {
   model::UserState* users = nullptr;
   model::ModelStore* models = nullptr;
   model::DynamicBatcher* batcher = nullptr;
+  // Teaches the users' tastes from joined feedback (UserState::LearnTaste).
+  model::InferenceEngine* engine = nullptr;
   learner::ImpressionLog* impressions = nullptr;
   learner::ExperienceBuffer* experiences = nullptr;
   // Runs UpsertItems encoding and model publishing, one job at a time.

@@ -74,7 +74,7 @@ absl::Status RtrecServer::Load() {
     }
   }
 
-  auto users = model::UserState::Create(config_.users);
+  auto users = model::UserState::Create(config_.users, config_.model.embedding_dim);
   if (!users.ok()) return users.status();
   users_ = std::move(*users);
   // Without a learner nobody drains the buffer: keep the newest experiences
@@ -110,6 +110,7 @@ absl::Status RtrecServer::Load() {
                                             publisher_.get(), clock_);
     if (!learner.ok()) return learner.status();
     learner_ = std::move(*learner);
+    learner_->UseUserTastes(users_.get());
     std::function<void(const std::vector<learner::Experience>&)> after_batch;
     if (config_.tuner.enabled) {
       auto tuner = learner::CreateTunerFor(config_, learner_.get(), &policy_, clock_,
@@ -134,6 +135,7 @@ absl::Status RtrecServer::Load() {
   c.users = users_.get();
   c.models = &models_;
   c.batcher = batcher_.get();
+  c.engine = engine_.get();
   c.impressions = impressions_.get();
   c.experiences = experiences_.get();
   c.catalog_writer = catalog_writer_.get();

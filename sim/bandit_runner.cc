@@ -38,7 +38,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
   learner::ExperienceBuffer buffer(c.impressions.experience_capacity);
   auto serving = BuildOfflineServing(c, world.items(), &clock, &buffer, &policy, &store);
   if (!serving.ok()) return serving.status();
-  auto users = model::UserState::Create(c.users);
+  auto users = model::UserState::Create(c.users, c.model.embedding_dim);
   if (!users.ok()) return users.status();
   std::unique_ptr<learner::Learner> learner;
   std::unique_ptr<tuner::OnlineTuner> tuner;
@@ -47,6 +47,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
                                       /*publisher=*/nullptr, &clock);
     if (!l.ok()) return l.status();
     learner = std::move(*l);
+    learner->UseUserTastes(users->get());
     if (c.tuner.enabled) {
       auto t = learner::CreateTunerFor(c, learner.get(), &policy, &clock);
       if (!t.ok()) return t.status();
@@ -67,6 +68,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
       auto t = std::make_unique<model::RecommendTask>();
       t->user_id = world.user_id(req.user);
       t->context = (*users)->History(t->user_id);
+      t->taste = (*users)->Taste(t->user_id);
       t->candidates = req.candidates;  // the world's items are catalog indices 0..n-1
       t->k = world.options().k;
       t->catalog = catalog;
@@ -87,9 +89,12 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
         const bool click = req.click_uniform[p] <
                            world.ClickProbability(r, req.user, item.index, static_cast<int64_t>(p));
         bool first_positive = false;
+        learner::Experience learned;
+        learned.item_index = -1;
         auto joined = serving->log->Join(res->request_id, world.user_id(req.user), item.item_id,
-                                         click ? 1.0 : 0.0, &first_positive);
+                                         click ? 1.0 : 0.0, &first_positive, &learned);
         if (!joined.ok()) return joined.status();
+        if (learned.item_index >= 0) serving->engine->LearnTaste(learned, *catalog, users->get());
         if (click && first_positive) (*users)->Append(world.user_id(req.user), item.index);
       }
       if (slate.empty()) ++out.empty_slates;

@@ -68,8 +68,12 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->learner.user_learning_rate, builtin->learner.user_learning_rate);
   EXPECT_EQ(file->learner.replay_capacity, builtin->learner.replay_capacity);
   EXPECT_EQ(file->users.max_consumed_items, builtin->users.max_consumed_items);
+  EXPECT_EQ(file->users.learn_taste, builtin->users.learn_taste);
+  EXPECT_EQ(file->users.taste_prior_precision, builtin->users.taste_prior_precision);
+  EXPECT_EQ(file->users.taste_forgetting, builtin->users.taste_forgetting);
   EXPECT_EQ(file->model.user_buckets, builtin->model.user_buckets);
   EXPECT_EQ(file->model.history_decay, builtin->model.history_decay);
+  EXPECT_EQ(file->model.dropout, builtin->model.dropout);
   EXPECT_EQ(file->learner.reward_loss_weight, builtin->learner.reward_loss_weight);
   EXPECT_EQ(file->learner.policy_loss_weight, builtin->learner.policy_loss_weight);
   EXPECT_EQ(file->learner.sparse_learning_rate_multiplier, builtin->learner.sparse_learning_rate_multiplier);
@@ -185,6 +189,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"text_tower:\n  pooling: max\n", "'text_tower.pooling'"},
         BadConfig{"text_tower:\n  max_seq_length: 1000\n", "'text_tower.max_seq_length'"},
         BadConfig{"users:\n  history_length: [1, 2]\n", "'users.history_length'"},
+        BadConfig{"users:\n  taste_forgetting: 0.1\n", "'users.taste_forgetting'"},
+        BadConfig{"users:\n  learn_taste: maybe\n", "'users.learn_taste'"},
         BadConfig{"server: 5\n", "'server': must be a mapping"},
         BadConfig{"impressions:\n  reward_wait_ms: 0\n", "'impressions.reward_wait_ms'"},
         BadConfig{"impressions:\n  feedback_aggregation: max\n",

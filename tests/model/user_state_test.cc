@@ -1,5 +1,6 @@
 #include "model/user_state.h"
 
+#include <cmath>
 #include <thread>
 #include <vector>
 
@@ -48,6 +49,77 @@ TEST(UserStateTest, RefusesBadOptions) {
   config::UserStateOptions o;
   o.history_length = 0;
   EXPECT_FALSE(UserState::Create(o).ok());
+}
+
+// One click on x = (1, 0) from N(0, λ⁻¹I): the Newton step by hand is
+// t = (r − p)/(λ + p(1 − p)) · x with p = σ(base_logit).
+TEST(TasteTest, OneExampleIsTheNewtonStepByHand) {
+  TasteEstimate t;
+  const double lambda = 2.0, base = -1.5;
+  UpdateTaste(&t, {1.0f, 0.0f}, base, 1.0, lambda, /*forgetting=*/1.0);
+  const double p = 1.0 / (1.0 + std::exp(-base));
+  ASSERT_EQ(t.mean.size(), 2u);
+  EXPECT_NEAR(t.mean[0], (1.0 - p) / (lambda + p * (1 - p)), 1e-6);
+  EXPECT_NEAR(t.mean[1], 0.0, 1e-7);
+  EXPECT_NEAR(t.precision[0], lambda + p * (1 - p), 1e-5);
+  EXPECT_NEAR(t.precision[3], lambda, 1e-6);
+  // A reward above 1 counts as 1 (the reward model's target is clipped).
+  TasteEstimate big;
+  UpdateTaste(&big, {1.0f, 0.0f}, base, 1000.0, lambda, 1.0);
+  EXPECT_FLOAT_EQ(big.mean[0], t.mean[0]);
+}
+
+// Clicks build a taste for an item; zeros then lower its score with every
+// report, and forgetting lets the same zeros move it further: a change of
+// taste is followed within a few examples.
+TEST(TasteTest, ZerosAfterClicksLowerTheScoreAndForgettingFollowsFaster) {
+  const std::vector<float> a = {1.0f, 0.5f, 0.0f};
+  auto score = [&](const TasteEstimate& t) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) s += t.mean[i] * a[i];
+    return s;
+  };
+  double after_zeros[2];
+  const double forgetting[2] = {1.0, 0.8};
+  for (int f = 0; f < 2; ++f) {
+    TasteEstimate t;
+    for (int i = 0; i < 10; ++i) UpdateTaste(&t, a, -2.0, 1.0, 1.0, forgetting[f]);
+    double last = score(t);
+    EXPECT_GT(last, 1.0);
+    for (int i = 0; i < 5; ++i) {
+      UpdateTaste(&t, a, -2.0, 0.0, 1.0, forgetting[f]);
+      EXPECT_LT(score(t), last);
+      last = score(t);
+    }
+    after_zeros[f] = last;
+  }
+  EXPECT_LT(after_zeros[1], after_zeros[0] - 0.1);
+}
+
+TEST(TasteTest, UserStateLearnsPerUserAndIgnoresOtherDimensions) {
+  config::UserStateOptions o;
+  auto users = UserState::Create(o, /*taste_dim=*/2);
+  ASSERT_TRUE(users.ok());
+  EXPECT_TRUE((*users)->learns_taste());
+  EXPECT_TRUE((*users)->Taste("u").empty());
+  (*users)->LearnTaste("u", {1.0f, 0.0f}, -3.0, 1.0);
+  (*users)->LearnTaste("u", {1.0f, 0.0f, 0.0f}, -3.0, 1.0);  // another width: ignored
+  std::vector<float> t = (*users)->Taste("u");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_GT(t[0], 0.0f);
+  EXPECT_TRUE((*users)->Taste("v").empty());
+  EXPECT_TRUE((*users)->History("u").empty());  // a taste is not a history entry
+
+  o.learn_taste = false;
+  auto off = UserState::Create(o, 2);
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE((*off)->learns_taste());
+  (*off)->LearnTaste("u", {1.0f, 0.0f}, -3.0, 1.0);
+  EXPECT_TRUE((*off)->Taste("u").empty());
+
+  o.learn_taste = true;
+  o.taste_forgetting = 0.0;
+  EXPECT_FALSE(UserState::Create(o, 2).ok());
 }
 
 }  // namespace

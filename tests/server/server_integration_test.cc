@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <atomic>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -238,6 +239,48 @@ TEST_F(ServerTest, OnlyPositiveFeedbackEntersTheHistoryOnceAndZerosAreStillLearn
   EXPECT_EQ(info.impressions_joined(), 4);      // one per slate item
   EXPECT_EQ(info.experiences_pending(), 4);     // zeros and the negative included
   EXPECT_EQ(info.feedback_duplicate(), 3);
+}
+
+// users.learn_taste: a zero never enters the history, yet the user's next
+// slate already scores the ignored item lower (the taste learned it at
+// once, with no learner running and the model version unchanged), and only
+// for that user.
+TEST_F(ServerTest, AZeroLowersTheIgnoredItemAtTheUsersNextRequestOnly) {
+  StartAndLoad(rtrec::testing::LoopbackConfig());
+  auto scores_for = [&](const std::string& user, const std::vector<std::string>& candidates,
+                        v1::RecommendResponse* out) {
+    v1::RecommendRequest req;
+    req.set_user_id(user);
+    req.set_k(static_cast<int>(candidates.size()));
+    req.set_exclusion(v1::EXCLUSION_NONE);
+    for (const auto& c : candidates) req.add_candidate_item_ids(c);
+    EXPECT_TRUE(Recommend(req, out).ok());
+    std::map<std::string, float> by_item;
+    for (const auto& i : out->items()) by_item[i.item_id()] = i.score();
+    return by_item;
+  };
+  v1::RecommendRequest first;
+  first.set_user_id("bob");
+  first.set_k(4);
+  v1::RecommendResponse slate;
+  ASSERT_TRUE(Recommend(first, &slate).ok());
+  ASSERT_EQ(slate.items_size(), 4);
+  const std::vector<std::string> candidates = Ids(slate);
+  v1::RecommendResponse bob_before, carol_before, bob_after, carol_after;
+  auto bob0 = scores_for("bob", candidates, &bob_before);
+  auto carol0 = scores_for("carol", candidates, &carol_before);
+  v1::FeedbackRequest fb;
+  fb.set_request_id(bob_before.request_id());
+  fb.set_user_id("bob");
+  fb.set_item_id(candidates[0]);
+  fb.set_reward(0.0);
+  ASSERT_TRUE(Feedback(fb).ok());
+  auto bob1 = scores_for("bob", candidates, &bob_after);
+  auto carol1 = scores_for("carol", candidates, &carol_after);
+  EXPECT_EQ(bob_after.model_version(), bob_before.model_version());
+  EXPECT_EQ(bob_after.context_item_ids_size(), 0);
+  EXPECT_LT(bob1[candidates[0]], bob0[candidates[0]] - 1e-4);
+  for (const auto& c : candidates) EXPECT_FLOAT_EQ(carol1[c], carol0[c]) << c;
 }
 
 TEST_F(ServerTest, ExclusionModesLeaveOutNothingTheRecentWindowOrEverythingConsumed) {
