@@ -232,10 +232,6 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("max_position_embeddings", &o.max_position_embeddings, 8, 8192);
     s.Int("max_seq_length", &o.max_seq_length, 3, 8192);
     s.Enum("pooling", &o.pooling, {"mean", "cls", "pooler"});
-    s.Enum("adaptation", &o.adaptation, {"frozen", "lora", "top_layers"});
-    s.Int("lora_rank", &o.lora_rank, 1, 256);
-    s.Double("lora_alpha", &o.lora_alpha, 1e-6, 1e6);
-    s.Int("trainable_top_layers", &o.trainable_top_layers, 1, 48);
     s.Int("encode_batch_size", &o.encode_batch_size, 1, 4096);
     s.Int("seed", &o.seed, 0, kMaxInt);
     s.Finish();

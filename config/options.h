@@ -91,13 +91,6 @@ struct TextTowerOptions {
   // How a text becomes one vector: "mean" over tokens, "cls" (last hidden
   // state of [CLS]) or "pooler" (BERT's dense+tanh pooler). Default: "mean".
   std::string pooling = "mean";
-  // "frozen": BERT is fixed; "lora": low-rank adapters on the attention
-  // projections are trainable; "top_layers": the top trainable_top_layers
-  // layers are trainable. Default: "frozen".
-  std::string adaptation = "frozen";
-  int64_t lora_rank = 8;              // Default: 8.
-  double lora_alpha = 16.0;           // Default: 16.
-  int64_t trainable_top_layers = 1;   // Default: 1.
   // Texts per encoder call when encoding the catalog. Default: 32.
   int64_t encode_batch_size = 32;
   // Seed of the random BERT. Default: 7.

@@ -1,8 +1,8 @@
 // Puts a new model snapshot into serving.
 //
-// When the snapshot's text tower is the one already serving (the frozen
-// default), publishing is one atomic pointer swap. When the learner adapted
-// the text tower (text_tower.adaptation: lora or top_layers), every catalog
+// When the snapshot's text tower is the one already serving (what the
+// learner publishes: it never trains the tower), publishing is one atomic
+// pointer swap. When a snapshot brings a tower of its own, every catalog
 // item is first re-encoded with the new tower, off the request path, and the
 // catalog's embeddings are swapped just before the weights, so serving never
 // scores items encoded by one tower with the projection learned for another

@@ -84,7 +84,6 @@ absl::Status LoadBertWeights(BertModel& model, const SafetensorsFile& file,
                              const std::string& what, std::vector<std::string>* skipped) {
   std::map<std::string, torch::Tensor> params;
   for (auto& kv : model->named_parameters()) {
-    if (kv.key().find("lora_") != std::string::npos) continue;
     params.emplace(kv.key(), kv.value());
   }
   std::vector<std::string> unexpected, mismatched, duplicated;
@@ -196,7 +195,6 @@ absl::Status SaveBertCheckpoint(BertModel& model, const std::vector<std::string>
   }
   std::vector<TensorToWrite> tensors;
   for (auto& kv : model->named_parameters()) {
-    if (kv.key().find("lora_") != std::string::npos) continue;
     torch::Tensor t = kv.value().detach().to(torch::kCPU).contiguous();
     TensorToWrite w;
     w.name = kv.key();

@@ -41,7 +41,6 @@ struct LoadedBert {
 absl::StatusOr<LoadedBert> LoadBertCheckpoint(const std::string& dir);
 
 // Writes config.json, vocab.txt and model.safetensors (dtype F32/F16/BF16).
-// LoRA adapters are not written.
 absl::Status SaveBertCheckpoint(BertModel& model, const std::vector<std::string>& vocab,
                                 const std::string& dir, const std::string& dtype);
 

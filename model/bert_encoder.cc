@@ -4,25 +4,14 @@
 
 namespace rtrec::model {
 
-LoraLinearImpl::LoraLinearImpl(int64_t in, int64_t out) {
+BertLinearImpl::BertLinearImpl(int64_t in, int64_t out) {
   weight = register_parameter("weight", torch::empty({out, in}));
   bias = register_parameter("bias", torch::zeros({out}));
   torch::nn::init::normal_(weight, 0.0, 0.02);
 }
 
-void LoraLinearImpl::EnableLora(int64_t rank, double alpha) {
-  const int64_t out = weight.size(0), in = weight.size(1);
-  lora_a = register_parameter("lora_A", torch::randn({rank, in}) * (1.0 / std::sqrt(in)));
-  lora_b = register_parameter("lora_B", torch::zeros({out, rank}));
-  lora_scale = alpha / static_cast<double>(rank);
-}
-
-torch::Tensor LoraLinearImpl::forward(const torch::Tensor& x) {
-  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);
-  if (lora_a.defined()) {
-    y = y + lora_scale * torch::matmul(torch::matmul(x, lora_a.t()), lora_b.t());
-  }
-  return y;
+torch::Tensor BertLinearImpl::forward(const torch::Tensor& x) {
+  return torch::nn::functional::linear(x, weight, bias);
 }
 
 BertEmbeddingsImpl::BertEmbeddingsImpl(const BertConfig& c) {
@@ -50,9 +39,9 @@ torch::Tensor BertEmbeddingsImpl::forward(const torch::Tensor& input_ids) {
 
 BertSelfAttentionImpl::BertSelfAttentionImpl(const BertConfig& c)
     : heads(c.num_attention_heads), head_dim(c.hidden_size / c.num_attention_heads) {
-  query = register_module("query", LoraLinear(c.hidden_size, c.hidden_size));
-  key = register_module("key", LoraLinear(c.hidden_size, c.hidden_size));
-  value = register_module("value", LoraLinear(c.hidden_size, c.hidden_size));
+  query = register_module("query", BertLinear(c.hidden_size, c.hidden_size));
+  key = register_module("key", BertLinear(c.hidden_size, c.hidden_size));
+  value = register_module("value", BertLinear(c.hidden_size, c.hidden_size));
 }
 
 torch::Tensor BertSelfAttentionImpl::forward(const torch::Tensor& x,
@@ -142,29 +131,6 @@ torch::Tensor BertModelImpl::forward(const torch::Tensor& input_ids,
 
 torch::Tensor BertModelImpl::Pool(const torch::Tensor& hidden) {
   return torch::tanh(pooler_dense(hidden.select(1, 0)));
-}
-
-void BertModelImpl::EnableLora(int64_t rank, double alpha) {
-  for (const auto& layer : *layers) {
-    auto self = layer->as<BertLayer>()->attention->self;
-    self->query->EnableLora(rank, alpha);
-    self->key->EnableLora(rank, alpha);
-    self->value->EnableLora(rank, alpha);
-  }
-}
-
-void BertModelImpl::SetTrainable(const std::string& mode, int64_t top_layers) {
-  for (auto& p : parameters()) p.set_requires_grad(false);
-  if (mode == "lora") {
-    for (auto& kv : named_parameters()) {
-      if (kv.key().find("lora_") != std::string::npos) kv.value().set_requires_grad(true);
-    }
-  } else if (mode == "top_layers") {
-    const int64_t n = static_cast<int64_t>(layers->size());
-    for (int64_t i = std::max<int64_t>(0, n - top_layers); i < n; ++i) {
-      for (auto& p : layers[i]->parameters()) p.set_requires_grad(true);
-    }
-  }
 }
 
 torch::Tensor PoolHidden(BertModel& model, const torch::Tensor& hidden,

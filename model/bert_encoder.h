@@ -2,10 +2,6 @@
 // BERT checkpoints: embeddings.word_embeddings.weight,
 // encoder.layer.N.attention.self.query.weight, ..., pooler.dense.weight.
 //
-// Optional low-rank adapters (LoRA) on the attention query/key/value
-// projections add parameters named ...query.lora_A / lora_B; lora_B starts at
-// zero, so a fresh adapter leaves the output unchanged.
-//
 // Thread safety: forward() does not mutate the module and may run on several
 // threads at once (serving uses eval mode under InferenceMode).
 #ifndef RTREC_MODEL_BERT_ENCODER_H_
@@ -29,19 +25,15 @@ struct BertConfig {
   std::string hidden_act = "gelu";  // gelu | gelu_new | relu
 };
 
-// Linear layer with an optional low-rank update: y = xWᵀ + b + s·(xAᵀ)Bᵀ,
-// s = alpha / rank.
-class LoraLinearImpl : public torch::nn::Module {
+// Linear layer y = xWᵀ + b initialised as BERT's (W ~ N(0, 0.02²), b = 0).
+class BertLinearImpl : public torch::nn::Module {
  public:
-  LoraLinearImpl(int64_t in, int64_t out);
+  BertLinearImpl(int64_t in, int64_t out);
   torch::Tensor forward(const torch::Tensor& x);
-  void EnableLora(int64_t rank, double alpha);
-  bool has_lora() const { return lora_a.defined(); }
 
-  torch::Tensor weight, bias, lora_a, lora_b;
-  double lora_scale = 0;
+  torch::Tensor weight, bias;
 };
-TORCH_MODULE(LoraLinear);
+TORCH_MODULE(BertLinear);
 
 class BertEmbeddingsImpl : public torch::nn::Module {
  public:
@@ -58,7 +50,7 @@ class BertSelfAttentionImpl : public torch::nn::Module {
   explicit BertSelfAttentionImpl(const BertConfig& c);
   // additive_mask: [B, 1, 1, T], 0 for tokens and a large negative for padding.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& additive_mask);
-  LoraLinear query{nullptr}, key{nullptr}, value{nullptr};
+  BertLinear query{nullptr}, key{nullptr}, value{nullptr};
   int64_t heads, head_dim;
 };
 TORCH_MODULE(BertSelfAttention);
@@ -101,12 +93,6 @@ class BertModelImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask);
   // BERT's pooler: tanh(dense(hidden[:, 0])).
   torch::Tensor Pool(const torch::Tensor& hidden);
-
-  // Adds LoRA adapters to every attention projection.
-  void EnableLora(int64_t rank, double alpha);
-  // Freezes everything, then unfreezes what `mode` adapts: "frozen" nothing,
-  // "lora" the adapters, "top_layers" the last `top_layers` layers.
-  void SetTrainable(const std::string& mode, int64_t top_layers);
 
   const BertConfig& config() const { return config_; }
 

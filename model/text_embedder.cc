@@ -13,13 +13,11 @@ namespace rtrec::model {
 
 namespace {
 
-// Adds the configured adapters, marks what the learner may train, moves the
-// model to its device and puts it in eval mode. May throw c10::Error.
+// Freezes the tower (nothing trains it: its text vectors are features of the
+// recommender, whose item projection learns), moves it to its device and
+// puts it in eval mode. May throw c10::Error.
 void ReadyForServing(TextEmbedder::Impl& impl) {
-  if (impl.options.adaptation == "lora") {
-    impl.model->EnableLora(impl.options.lora_rank, impl.options.lora_alpha);
-  }
-  impl.model->SetTrainable(impl.options.adaptation, impl.options.trainable_top_layers);
+  for (auto& p : impl.model->parameters()) p.set_requires_grad(false);
   impl.model->to(impl.device);
   impl.model->eval();
 }
@@ -116,7 +114,7 @@ absl::StatusOr<std::unique_ptr<TextEmbedder>> TextEmbedder::Clone() const {
   try {
     torch::NoGradGuard no_grad;
     impl->model = BertModel(impl_->model->config());
-    ReadyForServing(*impl);  // same adapters, so every parameter has a source
+    ReadyForServing(*impl);
     auto source = impl_->model->named_parameters();
     for (auto& kv : impl->model->named_parameters()) {
       kv.value().copy_(source[kv.key()].to(kv.value().device()));

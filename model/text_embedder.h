@@ -30,8 +30,8 @@ class TextEmbedder {
   absl::StatusOr<std::vector<std::vector<float>>> Embed(
       const std::vector<std::string>& texts) const;
 
-  // A deep copy (weights, adapters, trainable flags) that can be adapted
-  // without touching this one: the learner's private text tower.
+  // A deep copy of the weights that can be changed without touching this
+  // one (a snapshot with a tower of its own; see learner/model_publisher.h).
   absl::StatusOr<std::unique_ptr<TextEmbedder>> Clone() const;
 
   int64_t dim() const;

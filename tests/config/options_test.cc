@@ -46,10 +46,6 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->text_tower.max_position_embeddings, builtin->text_tower.max_position_embeddings);
   EXPECT_EQ(file->text_tower.max_seq_length, builtin->text_tower.max_seq_length);
   EXPECT_EQ(file->text_tower.pooling, builtin->text_tower.pooling);
-  EXPECT_EQ(file->text_tower.adaptation, builtin->text_tower.adaptation);
-  EXPECT_EQ(file->text_tower.lora_rank, builtin->text_tower.lora_rank);
-  EXPECT_EQ(file->text_tower.lora_alpha, builtin->text_tower.lora_alpha);
-  EXPECT_EQ(file->text_tower.trainable_top_layers, builtin->text_tower.trainable_top_layers);
   EXPECT_EQ(file->text_tower.encode_batch_size, builtin->text_tower.encode_batch_size);
   EXPECT_EQ(file->text_tower.seed, builtin->text_tower.seed);
   EXPECT_EQ(file->model.device, builtin->model.device);

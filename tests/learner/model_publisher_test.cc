@@ -22,12 +22,10 @@ namespace {
 
 class ModelPublisherTest : public ::testing::Test {
  protected:
-  void Build(const std::string& adaptation) {
+  void Build() {
     config::TextTowerOptions t;
     t.checkpoint_dir = std::string(RTREC_SOURCE_DIR) + "/tests/data/tiny_bert";
     t.max_seq_length = 32;
-    t.adaptation = adaptation;
-    t.lora_rank = 2;
     auto text = model::TextEmbedder::Create(t, "cpu");
     ASSERT_TRUE(text.ok()) << text.status();
     text_ = std::move(*text);
@@ -63,24 +61,24 @@ class ModelPublisherTest : public ::testing::Test {
   std::unique_ptr<ModelPublisher> publisher_;
 };
 
-TEST_F(ModelPublisherTest, FrozenTextTowerPublishesWithoutReencoding) {
-  Build("frozen");
+TEST_F(ModelPublisherTest, SameTextTowerPublishesWithoutReencoding) {
+  Build();
   const int64_t catalog_version = catalog_->Snapshot()->version();
   ASSERT_TRUE(publisher_->Publish(model::CloneSnapshot(*store_.Current(), 2)).ok());
   EXPECT_EQ(store_.Current()->version, 2);
   EXPECT_EQ(catalog_->Snapshot()->version(), catalog_version);
 }
 
-TEST_F(ModelPublisherTest, AdaptedTextTowerReencodesTheCatalogThenSwaps) {
-  Build("lora");
+TEST_F(ModelPublisherTest, NewTextTowerReencodesTheCatalogThenSwaps) {
+  Build();
   auto before = catalog_->Snapshot();
-  // The learner's private tower: a deep copy whose adapters moved.
+  // A snapshot with a tower of its own: a deep copy whose weights changed.
   auto adapted = text_->Clone();
   ASSERT_TRUE(adapted.ok()) << adapted.status();
   {
     torch::NoGradGuard g;
     for (auto& kv : (*adapted)->impl()->model->named_parameters()) {
-      if (kv.key().find("lora_B") != std::string::npos) kv.value().fill_(0.05);
+      if (kv.key().find("attention.self.value.weight") != std::string::npos) kv.value().mul_(1.5).add_(0.05);
     }
   }
   // The serving tower is untouched by the copy's change.
@@ -101,7 +99,7 @@ TEST_F(ModelPublisherTest, AdaptedTextTowerReencodesTheCatalogThenSwaps) {
 }
 
 TEST_F(ModelPublisherTest, RefusesSnapshotWithoutWeights) {
-  Build("frozen");
+  Build();
   auto empty = std::make_shared<model::ModelSnapshot>();
   EXPECT_EQ(publisher_->Publish(empty).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_.Current()->version, 1);

@@ -194,57 +194,6 @@ TEST(BertCheckpointTest, SaveThenLoadRoundTripsWithoutPrefix) {
   EXPECT_TRUE(torch::allclose(model->forward(ids, mask), loaded->model->forward(ids, mask)));
 }
 
-// ------------------------------------------------------------ adaptation modes
-
-TEST(BertAdaptationTest, LoraStartsAsIdentityAndTrainsOnlyAdapters) {
-  auto loaded = LoadBertCheckpoint(CopyCheckpoint("lora"));
-  ASSERT_TRUE(loaded.ok());
-  BertModel& model = loaded->model;
-  model->eval();
-  auto ids = torch::tensor({{2, 5, 7, 3}}, torch::kInt64);
-  auto mask = torch::ones({1, 4}, torch::kInt64);
-  torch::Tensor before;
-  {
-    torch::NoGradGuard g;
-    before = model->forward(ids, mask).clone();
-  }
-  model->EnableLora(4, 8.0);
-  model->SetTrainable("lora", 1);
-  int trainable = 0;
-  for (auto& kv : model->named_parameters()) {
-    const bool is_lora = kv.key().find("lora_") != std::string::npos;
-    EXPECT_EQ(kv.value().requires_grad(), is_lora) << kv.key();
-    trainable += kv.value().requires_grad();
-  }
-  EXPECT_EQ(trainable, 2 * 3 * 2);  // 2 layers x q,k,v x (A, B)
-  {
-    torch::NoGradGuard g;
-    EXPECT_TRUE(torch::allclose(model->forward(ids, mask), before, 1e-6, 1e-6));
-  }
-  // One SGD step on a toy loss moves the output through the adapters only.
-  auto base = model->embeddings->word_embeddings->weight.clone();
-  std::vector<torch::Tensor> params;
-  for (auto& p : model->parameters()) if (p.requires_grad()) params.push_back(p);
-  torch::optim::SGD opt(params, 0.5);
-  auto loss = model->forward(ids, mask).pow(2).mean();
-  loss.backward();
-  opt.step();
-  torch::NoGradGuard g;
-  EXPECT_FALSE(torch::allclose(model->forward(ids, mask), before, 1e-4, 1e-4));
-  EXPECT_TRUE(torch::equal(model->embeddings->word_embeddings->weight, base));
-}
-
-TEST(BertAdaptationTest, TopLayersModeUnfreezesOnlyTheTop) {
-  auto loaded = LoadBertCheckpoint(CopyCheckpoint("top"));
-  ASSERT_TRUE(loaded.ok());
-  loaded->model->SetTrainable("top_layers", 1);
-  for (auto& kv : loaded->model->named_parameters()) {
-    EXPECT_EQ(kv.value().requires_grad(), kv.key().rfind("encoder.layer.1.", 0) == 0) << kv.key();
-  }
-  loaded->model->SetTrainable("frozen", 1);
-  for (auto& p : loaded->model->parameters()) EXPECT_FALSE(p.requires_grad());
-}
-
 // ------------------------------------------------------------------ TextEmbedder
 
 TEST(TextEmbedderTest, LoadsConfiguredCheckpointFolder) {
