@@ -8,7 +8,12 @@
 # Per seed, on the same stream (common random numbers): rtrec on the shipped
 # defaults (only the listen addresses set) over gRPC at RATE requests/s,
 # Vowpal Wabbit --cb_explore_adf --squarecb and --softmax, and, from the
-# world itself, uniform random and the oracle.
+# world itself, uniform random and the oracle. Two reference learners that
+# no service could be are run beside them to show what the world allows:
+# "informed" is told every item's topic and quality and learns each user's
+# per-topic click rate (Beta counts, forgetting, a reset on surprise);
+# "informed_pairs" is told the world's whole model but the users' tastes and
+# keeps each user's exact posterior over the topic pairs they may like.
 #
 # Then the learner's throughput on the same defaults: REPLAY organic events
 # streamed through StreamFeedback, timed until they are sent and until the
@@ -37,6 +42,10 @@ for seed in $SEEDS; do
   "$BUILD_DIR/rtrec-bandit-bench" --policy rtrec --target "127.0.0.1:$PORT" --seed "$seed" --rate "$RATE" \
     --summary "$OUT/rtrec-$seed.txt" --csv "$OUT/rtrec-$seed.csv"
   stop_server
+  for p in informed informed_pairs; do
+    "$BUILD_DIR/rtrec-bandit-bench" --policy "$p" --seed "$seed" --rate 0 \
+      --summary "$OUT/$p-$seed.txt" --csv "$OUT/$p-$seed.csv"
+  done
   if [ -x "$VW" ]; then
     for p in vw_squarecb vw_softmax; do
       "$BUILD_DIR/rtrec-bandit-bench" --policy "$p" --vw "$VW" --seed "$seed" \
@@ -59,7 +68,7 @@ echo
 echo "| seed | policy | before shift | end | recovery (requests) | uniform |"
 echo "|---|---|---|---|---|---|"
 for seed in $SEEDS; do
-  for p in rtrec vw_squarecb vw_softmax; do
+  for p in rtrec vw_squarecb vw_softmax informed informed_pairs; do
     [ -f "$OUT/$p-$seed.txt" ] || continue
     echo "| $seed | $p | $(val "$p-$seed" before) | $(val "$p-$seed" end) | $(val "$p-$seed" recovery_requests) | $(val "$p-$seed" uniform_before) |"
   done

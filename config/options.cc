@@ -218,6 +218,8 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Bool("learn_taste", &c.users.learn_taste);
     s.Double("taste_prior_precision", &c.users.taste_prior_precision, 1e-6, 1e6);
     s.Double("taste_forgetting", &c.users.taste_forgetting, 0.5, 1.0);
+    s.Double("taste_change_surprise", &c.users.taste_change_surprise, 0.0, 1e6);
+    s.Double("taste_change_keep", &c.users.taste_change_keep, 0.0, 1.0);
     s.Finish();
   }
   {

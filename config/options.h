@@ -69,6 +69,17 @@ struct UserStateOptions {
   // change of taste is followed within a few requests. 1 never forgets.
   // Default: 0.97.
   double taste_forgetting = 0.97;
+  // Change of taste: when the clicks the taste predicted for the user's
+  // reports since their last click add up to this many (the sum of P(click)
+  // over consecutive unclicked reports), the user's taste is taken to have
+  // changed: the taste's evidence shrinks to taste_change_keep of itself and
+  // the user tower reads only the behaviour after the change (the history
+  // itself, and what exclusion leaves out, stay). 0 never detects a change.
+  // Default: 4.
+  double taste_change_surprise = 4.0;
+  // Share of the taste's precision kept at a detected change (0..1).
+  // Default: 0.02.
+  double taste_change_keep = 0.02;
 };
 
 struct TextTowerOptions {

@@ -497,7 +497,14 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
   double loss_value = 0;
   try {
     model::RecommenderModelImpl& m = *s.weights->model;
-    m.train();
+    // Train mode only where it changes the computation: LibTorch's dropout
+    // draws a Bernoulli mask even at p = 0 (a twentieth of a replay's step
+    // time went to the generator), and no other layer behaves differently.
+    if (m.options().dropout > 0) {
+      m.train();
+    } else {
+      m.eval();
+    }
     for (auto& group : s.optimizer->param_groups()) {
       static_cast<torch::optim::AdamOptions&>(group.options()).lr(s.learning_rate.load());
     }

@@ -53,8 +53,9 @@ bool CholeskySolve(std::vector<double>& a, int64_t n, std::vector<double>& b) {
 
 }  // namespace
 
-void UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_logit,
-                 double reward, double prior_precision, double forgetting) {
+bool UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_logit,
+                 double reward, double prior_precision, double forgetting,
+                 double change_surprise, double change_keep) {
   const int64_t d = static_cast<int64_t>(x.size());
   if (taste->mean.empty()) {
     taste->mean.assign(d, 0.0f);
@@ -66,6 +67,20 @@ void UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_
   const double p = 1.0 / (1.0 + std::exp(-z));
   const double h = p * (1.0 - p);
   const double r = std::clamp(reward, 0.0, 1.0);
+  bool changed = false;
+  if (change_surprise > 0) {
+    taste->unclicked_surprise = r > 0 ? 0.0 : taste->unclicked_surprise + p;
+    if (taste->unclicked_surprise >= change_surprise) {
+      // A change of taste: the evidence behind the taste mostly goes; the
+      // next examples move it as a new user's do.
+      taste->unclicked_surprise = 0;
+      for (auto& v : taste->precision) v = static_cast<float>(v * change_keep);
+      for (int64_t i = 0; i < d; ++i) {
+        taste->precision[i * d + i] += static_cast<float>((1.0 - change_keep) * prior_precision);
+      }
+      changed = true;
+    }
+  }
   std::vector<double> a(d * d);
   std::vector<double> g(d);
   for (int64_t i = 0; i < d; ++i) {
@@ -77,11 +92,12 @@ void UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_
     }
     g[i] = (r - p) * x[i];
   }
-  if (!CholeskySolve(a, d, g)) return;
+  if (!CholeskySolve(a, d, g)) return changed;
   for (int64_t i = 0; i < d; ++i) {
-    if (!std::isfinite(g[i])) return;
+    if (!std::isfinite(g[i])) return changed;
   }
   for (int64_t i = 0; i < d; ++i) taste->mean[i] += static_cast<float>(g[i]);
+  return changed;
 }
 
 UserState::UserState(const config::UserStateOptions& options, int64_t taste_dim)
@@ -103,6 +119,12 @@ absl::StatusOr<std::unique_ptr<UserState>> UserState::Create(
   if (!(options.taste_prior_precision > 0)) {
     return absl::InvalidArgumentError("users.taste_prior_precision: must be positive");
   }
+  if (!(options.taste_change_surprise >= 0)) {
+    return absl::InvalidArgumentError("users.taste_change_surprise: must not be negative");
+  }
+  if (!(options.taste_change_keep >= 0 && options.taste_change_keep <= 1)) {
+    return absl::InvalidArgumentError("users.taste_change_keep: must be in [0, 1]");
+  }
   if (!(options.taste_forgetting > 0 && options.taste_forgetting <= 1)) {
     return absl::InvalidArgumentError("users.taste_forgetting: must be in (0, 1]");
   }
@@ -121,6 +143,9 @@ void UserState::Append(const std::string& user_id, int64_t item_index) {
   User& u = shard.users[user_id];
   u.history.push_back(item_index);
   while (static_cast<int64_t>(u.history.size()) > options_.history_length) u.history.pop_front();
+  if (u.since_change >= 0) {
+    u.since_change = std::min<int64_t>(u.since_change + 1, static_cast<int64_t>(u.history.size()));
+  }
   if (!u.consumed.insert(item_index).second) {
     // Consumed again: it moves to the back of the order.
     u.consumed_order.erase(std::find(u.consumed_order.begin(), u.consumed_order.end(), item_index));
@@ -138,6 +163,16 @@ std::vector<int64_t> UserState::History(const std::string& user_id) const {
   auto it = shard.users.find(user_id);
   if (it == shard.users.end()) return {};
   return std::vector<int64_t>(it->second.history.begin(), it->second.history.end());
+}
+
+std::vector<int64_t> UserState::TowerHistory(const std::string& user_id) const {
+  Shard& shard = ShardFor(user_id);
+  rtrec::MutexLock lock(&shard.mu);
+  auto it = shard.users.find(user_id);
+  if (it == shard.users.end()) return {};
+  const User& u = it->second;
+  const int64_t n = u.since_change < 0 ? static_cast<int64_t>(u.history.size()) : u.since_change;
+  return std::vector<int64_t>(u.history.end() - n, u.history.end());
 }
 
 std::vector<int64_t> UserState::Consumed(const std::string& user_id) const {
@@ -164,8 +199,12 @@ void UserState::LearnTaste(const std::string& user_id, const std::vector<float>&
   }
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  UpdateTaste(&shard.users[user_id].taste, x, base_logit, reward, options_.taste_prior_precision,
-              options_.taste_forgetting);
+  User& u = shard.users[user_id];
+  if (UpdateTaste(&u.taste, x, base_logit, reward, options_.taste_prior_precision,
+                  options_.taste_forgetting, options_.taste_change_surprise, options_.taste_change_keep)) {
+    u.since_change = 0;
+    taste_changes_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 int64_t UserState::num_users() const {

@@ -22,6 +22,19 @@
 // and only when the learner has published; this is exact per user, second
 // order, and visible at the user's next request.
 //
+// Change of taste (users.taste_change_surprise S): the clicks the taste
+// predicted for the user's consecutive unclicked reports, Σ p, are summed
+// and reset by a click. When the sum reaches S the user is taken to have
+// changed taste (the bandit world's shifted users reach it within a request
+// or two; a steady user rarely, since what the taste predicts well gets
+// clicked): the precision shrinks to users.taste_change_keep of itself plus
+// the rest of the prior, so the next examples move the taste as a new
+// user's do, and the user tower reads only the behaviour after the change
+// (TowerHistory). The taste mean stays, so what the user ignored keeps
+// counting against it until new evidence says otherwise. Without this, a
+// shifted user's old history and sure taste kept serving the old topics:
+// 0.12 → 0.60 of the oracle over 20 requests of the user (bench/RESULTS.md).
+//
 // What is appended is decided by the caller (the feedback path appends only
 // positive events, see RecommenderService::ProcessFeedback).
 //
@@ -34,6 +47,7 @@
 #ifndef RTREC_MODEL_USER_STATE_H_
 #define RTREC_MODEL_USER_STATE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -52,14 +66,20 @@ namespace rtrec::model {
 struct TasteEstimate {
   std::vector<float> mean;
   std::vector<float> precision;
+  // Σ P(click) the taste predicted for the reports since the last click.
+  double unclicked_surprise = 0;
 };
 
 // One online Newton step of `taste` (see above) on an example with item
 // vector `x`, rest-of-logit `base_logit` and reward `reward` (clipped to
-// [0, 1]). An empty `taste` starts at N(0, λ⁻¹·I). REQUIRES: x is non-empty
-// and, when taste is not empty, of its dimension.
-void UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_logit,
-                 double reward, double prior_precision, double forgetting);
+// [0, 1]). An empty `taste` starts at N(0, λ⁻¹·I). With change_surprise > 0,
+// returns true when this example completed a change of taste (and the
+// precision was shrunk to change_keep of itself plus the rest of the
+// prior). REQUIRES: x is non-empty and, when taste is not empty, of its
+// dimension.
+bool UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_logit,
+                 double reward, double prior_precision, double forgetting,
+                 double change_surprise = 0, double change_keep = 0);
 
 class UserState {
  public:
@@ -74,6 +94,10 @@ class UserState {
 
   // The user's history, oldest first; empty for an unknown user.
   std::vector<int64_t> History(const std::string& user_id) const;
+
+  // What the user tower reads: the history since the user's last detected
+  // change of taste (all of it when none was detected), oldest first.
+  std::vector<int64_t> TowerHistory(const std::string& user_id) const;
 
   // The distinct items the user consumed, at most max_consumed_items, most
   // recent last; empty for an unknown user.
@@ -90,6 +114,9 @@ class UserState {
   void LearnTaste(const std::string& user_id, const std::vector<float>& x, double base_logit,
                   double reward);
 
+  // Changes of taste detected so far (all users).
+  int64_t taste_changes() const { return taste_changes_.load(std::memory_order_relaxed); }
+
   bool learns_taste() const { return taste_dim_ > 0; }
   int64_t taste_dim() const { return taste_dim_; }
 
@@ -101,6 +128,9 @@ class UserState {
 
   struct User {
     std::deque<int64_t> history;
+    // Entries at the back of `history` appended since the last detected
+    // change of taste; -1: no change detected (all of it).
+    int64_t since_change = -1;
     // Distinct consumed items in order of their last consumption, and the
     // same set for look-ups.
     std::deque<int64_t> consumed_order;
@@ -116,6 +146,7 @@ class UserState {
   const config::UserStateOptions options_;
   const int64_t taste_dim_;
   std::unique_ptr<Shard[]> shards_;
+  std::atomic<int64_t> taste_changes_ = 0;
 };
 
 }  // namespace rtrec::model

@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "common/allocator.h"
 #include "config/options.h"
 #include "server/server.h"
 
@@ -24,6 +25,7 @@ ABSL_FLAG(std::string, metrics_address, "-",
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  rtrec::KeepTensorPagesMapped();
   // Signals are taken by sigwait below, so block them in every thread.
   sigset_t signals;
   sigemptyset(&signals);

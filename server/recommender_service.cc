@@ -119,8 +119,10 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
     }
     task->candidates.push_back(*index);
   }
-  std::vector<int64_t> history = components_.users->History(request.user_id());
-  std::vector<int64_t> context = history;
+  // The user tower reads the behaviour since the user's last change of
+  // taste; exclusion "recent" leaves out the whole recent history.
+  std::vector<int64_t> context = components_.users->TowerHistory(request.user_id());
+  std::vector<int64_t> recent = components_.users->History(request.user_id());
   for (int i = 0; i < request.context_item_ids_size(); ++i) {
     const std::string& id = request.context_item_ids(i);
     auto index = catalog.Find(id);
@@ -129,10 +131,11 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
           absl::StrCat("context_item_ids[", i, "]: unknown item '", id.substr(0, kMaxIdBytes), "'"));
     }
     context.push_back(*index);
+    recent.push_back(*index);
   }
   const int64_t window = config_.users.history_length;
-  if (static_cast<int64_t>(context.size()) > window) {
-    context.erase(context.begin(), context.end() - window);
+  for (auto* items : {&context, &recent}) {
+    if (static_cast<int64_t>(items->size()) > window) items->erase(items->begin(), items->end() - window);
   }
   if (!rtrec::v1::Exclusion_IsValid(request.exclusion())) {
     return absl::InvalidArgumentError(
@@ -143,10 +146,10 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
       break;
     case rtrec::v1::EXCLUSION_CONSUMED:
       task->excluded = components_.users->Consumed(request.user_id());
-      task->excluded.insert(task->excluded.end(), context.begin(), context.end());
+      task->excluded.insert(task->excluded.end(), recent.begin(), recent.end());
       break;
     default:  // EXCLUSION_RECENT
-      task->excluded = context;
+      task->excluded = recent;
       break;
   }
   std::sort(task->excluded.begin(), task->excluded.end());
@@ -255,7 +258,7 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
     learner::Experience e;
     e.source = learner::Experience::Source::kOrganic;
     e.user_id = request.user_id();
-    e.context = components_.users->History(request.user_id());
+    e.context = components_.users->TowerHistory(request.user_id());
     e.item_index = *index;
     e.reward = request.reward();
     e.time = request.timestamp_ms() > 0 ? absl::FromUnixMillis(request.timestamp_ms())

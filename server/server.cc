@@ -203,6 +203,9 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
   out.push_back({"rtrec_feedback_duplicate_total",
                  "Repeated feedback for one (request, item), not learned twice", true,
                  static_cast<double>(s.duplicate)});
+  out.push_back({"rtrec_taste_changes_total",
+                 "Changes of a user's taste detected from unclicked reports (users.taste_change_surprise)",
+                 true, static_cast<double>(users_->taste_changes())});
   const model::PolicyParams policy = policy_.Get();
   out.push_back({"rtrec_policy_temperature", "Exploration temperature in use", false,
                  policy.temperature});

@@ -67,7 +67,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
       const BanditRequest& req = batch_requests.back();
       auto t = std::make_unique<model::RecommendTask>();
       t->user_id = world.user_id(req.user);
-      t->context = (*users)->History(t->user_id);
+      t->context = (*users)->TowerHistory(t->user_id);
       t->taste = (*users)->Taste(t->user_id);
       t->candidates = req.candidates;  // the world's items are catalog indices 0..n-1
       t->k = world.options().k;

@@ -73,6 +73,9 @@ class BanditWorld {
   const std::vector<model::CatalogItem>& items() const { return items_; }
   std::string user_id(int64_t user) const { return "bw-user-" + std::to_string(user); }
   int64_t topic_of(int64_t item) const { return topic_[item]; }
+  // q_i: known to the world only (and to the bench's informed reference
+  // learner, which is told it).
+  double quality_of(int64_t item) const { return quality_[item]; }
   bool shifts(int64_t user) const { return shifts_[user] != 0; }
 
   BanditRequest Request(int64_t r) const;

@@ -19,6 +19,19 @@
 //                          information rtrec gets (UpsertItems sends title,
 //                          text and the topic tag, which rtrec's model does
 //                          not read).
+//   --policy informed      A reference, not a service: a learner TOLD every
+//                          item's topic and quality (what rtrec and VW must
+//                          learn from words and clicks), learning only each
+//                          user's per-topic click rate from the same
+//                          reported slots: Beta(--informed_a, --informed_b)
+//                          per (user, topic) over quality- and
+//                          position-weighted exposures, evidence decayed by
+//                          --informed_forgetting per request of the user,
+//                          reset after --informed_reset_after requests in a
+//                          row without a click where one was expected;
+//                          greedy slate by posterior mean × quality. It
+//                          shows what the world allows a learner that knows
+//                          everything but the users.
 //
 // The world's request r is the same for every policy (user, candidates and
 // the click uniforms: common random numbers), so policies are compared on
@@ -36,6 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -74,6 +89,13 @@ ABSL_FLAG(double, rate, 0, "Requests per second for --policy rtrec (0: as fast a
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the world and the stream");
 ABSL_FLAG(std::string, summary, "", "Write key=value lines here");
 ABSL_FLAG(std::string, csv, "", "Write the curve here");
+ABSL_FLAG(double, informed_a, 0.5, "informed: prior clicks of a (user, topic)");
+ABSL_FLAG(double, informed_b, 2.0, "informed: prior non-clicks of a (user, topic)");
+ABSL_FLAG(double, informed_forgetting, 0.9, "informed: evidence kept per request of the user");
+ABSL_FLAG(int64_t, informed_reset_after, 2,
+          "informed: requests in a row without an expected click that reset the user (0: never)");
+ABSL_FLAG(double, informed_hazard, 0.01,
+          "informed_pairs: prior probability that a user's taste changes after a request");
 ABSL_FLAG(int64_t, replay_events, 0,
           "--policy rtrec only: instead of the bandit run, stream this many organic events (users' "
           "clicks on items of topics they like) through StreamFeedback, then wait until the learner "
@@ -91,6 +113,136 @@ class Policy {
   virtual absl::StatusOr<std::vector<int64_t>> Choose(const BanditRequest& request) = 0;
   virtual absl::Status Learn(const BanditRequest& request, const std::vector<int64_t>& slate,
                              const std::vector<int>& clicks) = 0;
+};
+
+class InformedPolicy : public Policy {
+ public:
+  InformedPolicy(const BanditWorld* world, double a, double b, double forgetting, int64_t reset_after)
+      : world_(world),
+        a_(a),
+        b_(b),
+        forgetting_(forgetting),
+        reset_after_(reset_after),
+        topics_(world->options().num_topics),
+        clicks_(world->options().num_users * topics_, 0.0),
+        exposure_(world->options().num_users * topics_, 0.0),
+        misses_(world->options().num_users, 0) {}
+
+  absl::StatusOr<std::vector<int64_t>> Choose(const BanditRequest& request) override {
+    std::vector<int64_t> order = request.candidates;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+      return Value(request.user, x) > Value(request.user, y);
+    });
+    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(world_->options().k)));
+    return order;
+  }
+
+  absl::Status Learn(const BanditRequest& request, const std::vector<int64_t>& slate,
+                     const std::vector<int>& clicks) override {
+    const int64_t u = request.user;
+    double expected = 0, bias = 1;
+    int got = 0;
+    for (size_t p = 0; p < slate.size(); ++p, bias *= world_->options().position_bias) {
+      expected += bias * Value(u, slate[p]);
+      got += clicks[p];
+    }
+    misses_[u] = (got == 0 && expected >= 1.0) ? misses_[u] + 1 : 0;
+    double* c = &clicks_[u * topics_];
+    double* e = &exposure_[u * topics_];
+    for (int64_t t = 0; t < topics_; ++t) {
+      const double keep = (reset_after_ > 0 && misses_[u] >= reset_after_) ? 0.0 : forgetting_;
+      c[t] *= keep;
+      e[t] *= keep;
+    }
+    if (reset_after_ > 0 && misses_[u] >= reset_after_) misses_[u] = 0;
+    bias = 1;
+    for (size_t p = 0; p < slate.size(); ++p, bias *= world_->options().position_bias) {
+      const int64_t t = world_->topic_of(slate[p]);
+      e[t] += bias * world_->quality_of(slate[p]);
+      c[t] += clicks[p];
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // Posterior mean of the user's topic rate times the item's quality.
+  double Value(int64_t user, int64_t item) const {
+    const int64_t t = world_->topic_of(item);
+    const double c = clicks_[user * topics_ + t];
+    const double e = std::max(exposure_[user * topics_ + t], c);
+    return (c + a_) / (e + a_ + b_) * world_->quality_of(item);
+  }
+
+  const BanditWorld* world_;
+  const double a_, b_, forgetting_;
+  const int64_t reset_after_;
+  const int64_t topics_;
+  std::vector<double> clicks_, exposure_;
+  std::vector<int64_t> misses_;
+};
+
+// The tighter reference: told the world's whole model but the users' tastes
+// (each user likes two topics, with weights 1 and second_like, clicks as
+// sim/bandit_world.h draws them), it keeps each user's exact posterior over
+// the ordered topic pairs, with a change of taste possible after any request
+// (--informed_hazard), and serves the slate of highest expected clicks.
+class InformedPairsPolicy : public Policy {
+ public:
+  InformedPairsPolicy(const BanditWorld* world, double hazard) : world_(world), hazard_(hazard) {
+    const int64_t t = world->options().num_topics;
+    for (int64_t a = 0; a < t; ++a) {
+      for (int64_t b = 0; b < t; ++b) {
+        if (a != b) pairs_.push_back({a, b});
+      }
+    }
+    posterior_.assign(world->options().num_users * pairs_.size(), 1.0 / static_cast<double>(pairs_.size()));
+  }
+
+  absl::StatusOr<std::vector<int64_t>> Choose(const BanditRequest& request) override {
+    const double* w = &posterior_[request.user * pairs_.size()];
+    std::vector<double> topic_like(world_->options().num_topics, 0.0);
+    for (size_t h = 0; h < pairs_.size(); ++h) {
+      topic_like[pairs_[h][0]] += w[h];
+      topic_like[pairs_[h][1]] += w[h] * world_->options().second_like;
+    }
+    auto value = [&](int64_t i) {
+      return world_->quality_of(i) * (world_->options().base_ctr +
+                                      world_->options().like_ctr * topic_like[world_->topic_of(i)]);
+    };
+    std::vector<int64_t> order = request.candidates;
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return value(x) > value(y); });
+    order.resize(std::min<size_t>(order.size(), static_cast<size_t>(world_->options().k)));
+    return order;
+  }
+
+  absl::Status Learn(const BanditRequest& request, const std::vector<int64_t>& slate,
+                     const std::vector<int>& clicks) override {
+    const auto& o = world_->options();
+    double* w = &posterior_[request.user * pairs_.size()];
+    double total = 0;
+    for (size_t h = 0; h < pairs_.size(); ++h) {
+      double bias = 1, likelihood = 1;
+      for (size_t p = 0; p < slate.size(); ++p, bias *= o.position_bias) {
+        const int64_t t = world_->topic_of(slate[p]);
+        const double like = t == pairs_[h][0] ? 1.0 : (t == pairs_[h][1] ? o.second_like : 0.0);
+        const double pc = std::min(1.0, bias * world_->quality_of(slate[p]) * (o.base_ctr + o.like_ctr * like));
+        likelihood *= clicks[p] ? pc : 1 - pc;
+      }
+      w[h] *= likelihood;
+      total += w[h];
+    }
+    const double uniform = 1.0 / static_cast<double>(pairs_.size());
+    for (size_t h = 0; h < pairs_.size(); ++h) {
+      w[h] = (1 - hazard_) * (total > 0 ? w[h] / total : uniform) + hazard_ * uniform;
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  const BanditWorld* world_;
+  const double hazard_;
+  std::vector<std::array<int64_t, 2>> pairs_;
+  std::vector<double> posterior_;  // [user][pair]
 };
 
 class RtrecPolicy : public Policy {
@@ -397,8 +549,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     policy = std::move(p);
+  } else if (name == "informed_pairs") {
+    policy = std::make_unique<InformedPairsPolicy>(&world, absl::GetFlag(FLAGS_informed_hazard));
+  } else if (name == "informed") {
+    policy = std::make_unique<InformedPolicy>(&world, absl::GetFlag(FLAGS_informed_a), absl::GetFlag(FLAGS_informed_b),
+                                              absl::GetFlag(FLAGS_informed_forgetting),
+                                              absl::GetFlag(FLAGS_informed_reset_after));
   } else {
-    std::fprintf(stderr, "rtrec-bandit-bench: --policy must be rtrec, vw_squarecb or vw_softmax\n");
+    std::fprintf(stderr, "rtrec-bandit-bench: --policy must be rtrec, vw_squarecb, vw_softmax, informed or informed_pairs\n");
     return 2;
   }
 

@@ -6,14 +6,16 @@
 //       log: IPS, SNIPS and DR estimates of rtrec's click rate with bootstrap
 //       intervals, against the logging policy's; the Bernoulli-TS log checks
 //       the estimators against a known on-policy click rate.
-//   rtrec-eval movielens --ratings FILE --movies FILE [--epochs 3] [--k 10]
+//   rtrec-eval movielens --ratings FILE --movies FILE [--epochs 1] [--k 10]
 //       Leave-one-out next-item ranking over all items: HR@k and NDCG@k of
 //       rtrec against popularity.
 //   rtrec-eval movielens-sample --out DIR [--seed 2024]
 //       Writes the MovieLens-format sample the tests use.
 //
 // --config FILE uses a server config's model, policy and learner sections;
-// the default is the small model of the learning tests (sim::SmallLockstepConfig).
+// the default is the shipped defaults (config/default.yaml), what a user of
+// the service gets; --config small is the small model of the learning tests
+// (sim::SmallLockstepConfig), for quick runs.
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -28,7 +30,8 @@
 #include "eval/offline_runner.h"
 #include "sim/lockstep_runner.h"
 
-ABSL_FLAG(std::string, config, "", "rtrec config file (default: the small test model)");
+ABSL_FLAG(std::string, config, "",
+          "rtrec config file (default: the shipped defaults; 'small': the small model of the learning tests)");
 ABSL_FLAG(std::string, data, std::string(RTREC_SOURCE_DIR) + "/data/open-bandit", "Open Bandit folder");
 ABSL_FLAG(std::string, campaign, "men", "Open Bandit campaign: men or women");
 ABSL_FLAG(int64_t, chunk, 64, "Open Bandit rows per progressive step");
@@ -37,7 +40,7 @@ ABSL_FLAG(bool, learn, true, "Train while streaming (false: the initial model th
 ABSL_FLAG(int, bootstrap, 1000, "Bootstrap resamples");
 ABSL_FLAG(std::string, ratings, "", "MovieLens ratings file (ratings.dat or ratings.csv)");
 ABSL_FLAG(std::string, movies, "", "MovieLens titles file (movies.dat or movies.csv)");
-ABSL_FLAG(int64_t, epochs, 3, "MovieLens training passes");
+ABSL_FLAG(int64_t, epochs, 1, "MovieLens training passes (1: one pass over the stream, as the service learns)");
 ABSL_FLAG(int64_t, k, 10, "MovieLens cut-off for HR and NDCG");
 ABSL_FLAG(std::string, out, "", "movielens-sample: output folder");
 ABSL_FLAG(uint64_t, seed, 2024, "Seed (sample generator, bootstrap)");
@@ -50,8 +53,10 @@ int Fail(const absl::Status& s) {
 }
 
 absl::StatusOr<rtrec::config::RtrecConfig> Config() {
-  if (absl::GetFlag(FLAGS_config).empty()) return rtrec::sim::SmallLockstepConfig();
-  return rtrec::config::LoadConfigFile(absl::GetFlag(FLAGS_config));
+  const std::string path = absl::GetFlag(FLAGS_config);
+  if (path.empty()) return rtrec::config::ParseConfig("", ".");
+  if (path == "small") return rtrec::sim::SmallLockstepConfig();
+  return rtrec::config::LoadConfigFile(path);
 }
 
 std::string Cell(const rtrec::eval::Interval& i, double base) {

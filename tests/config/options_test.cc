@@ -67,6 +67,8 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->users.learn_taste, builtin->users.learn_taste);
   EXPECT_EQ(file->users.taste_prior_precision, builtin->users.taste_prior_precision);
   EXPECT_EQ(file->users.taste_forgetting, builtin->users.taste_forgetting);
+  EXPECT_EQ(file->users.taste_change_surprise, builtin->users.taste_change_surprise);
+  EXPECT_EQ(file->users.taste_change_keep, builtin->users.taste_change_keep);
   EXPECT_EQ(file->model.user_buckets, builtin->model.user_buckets);
   EXPECT_EQ(file->model.history_decay, builtin->model.history_decay);
   EXPECT_EQ(file->model.dropout, builtin->model.dropout);
@@ -186,6 +188,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"text_tower:\n  max_seq_length: 1000\n", "'text_tower.max_seq_length'"},
         BadConfig{"users:\n  history_length: [1, 2]\n", "'users.history_length'"},
         BadConfig{"users:\n  taste_forgetting: 0.1\n", "'users.taste_forgetting'"},
+        BadConfig{"users:\n  taste_change_surprise: -1\n", "'users.taste_change_surprise'"},
+        BadConfig{"users:\n  taste_change_keep: 1.5\n", "'users.taste_change_keep'"},
         BadConfig{"users:\n  learn_taste: maybe\n", "'users.learn_taste'"},
         BadConfig{"server: 5\n", "'server': must be a mapping"},
         BadConfig{"impressions:\n  reward_wait_ms: 0\n", "'impressions.reward_wait_ms'"},

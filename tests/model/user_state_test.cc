@@ -96,6 +96,83 @@ TEST(TasteTest, ZerosAfterClicksLowerTheScoreAndForgettingFollowsFaster) {
   EXPECT_LT(after_zeros[1], after_zeros[0] - 0.1);
 }
 
+// The surprise of unclicked reports is the sum of the taste's P(click) over
+// them, reset by a click; reaching change_surprise shrinks the precision to
+// change_keep of itself plus the rest of the prior, once.
+TEST(TasteTest, UnclickedSurpriseDetectsAChangeAndShrinksTheEvidence) {
+  const std::vector<float> x = {1.0f, 0.0f};
+  const double lambda = 1.0, surprise = 1.5, keep = 0.1;
+  TasteEstimate t;
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(UpdateTaste(&t, x, 0.0, 1.0, lambda, 1.0, surprise, keep));
+  }
+  EXPECT_EQ(t.unclicked_surprise, 0.0);
+  // The taste now predicts clicks on x: each zero adds its P(click).
+  double expected_sum = 0;
+  int reports = 0;
+  for (;;) {
+    const double p = 1.0 / (1.0 + std::exp(-(t.mean[0] * x[0])));
+    const float precision_before = t.precision[0];
+    const bool changed = UpdateTaste(&t, x, 0.0, 0.0, lambda, 1.0, surprise, keep);
+    ++reports;
+    expected_sum += p;
+    if (changed) {
+      EXPECT_GE(expected_sum, surprise);
+      // Shrunk before this example's own curvature is added.
+      EXPECT_NEAR(t.precision[0], keep * precision_before + (1 - keep) * lambda + p * (1 - p), 1e-4);
+      EXPECT_NEAR(t.precision[3], lambda, 1e-6);
+      EXPECT_EQ(t.unclicked_surprise, 0.0);
+      break;
+    }
+    EXPECT_NEAR(t.unclicked_surprise, expected_sum, 1e-6);
+    ASSERT_LT(reports, 10);
+  }
+  EXPECT_EQ(reports, 2);  // p ≈ 0.88 after 20 clicks: two zeros sum past 1.5
+  // A click in between resets the sum: alternating never detects a change.
+  TasteEstimate steady;
+  for (int i = 0; i < 20; ++i) UpdateTaste(&steady, x, 0.0, 1.0, lambda, 1.0, surprise, keep);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(UpdateTaste(&steady, x, 0.0, i % 2, lambda, 1.0, surprise, keep));
+  }
+  // 0 never detects one.
+  TasteEstimate never;
+  for (int i = 0; i < 20; ++i) UpdateTaste(&never, x, 0.0, 1.0, lambda, 1.0);
+  for (int i = 0; i < 50; ++i) EXPECT_FALSE(UpdateTaste(&never, x, 0.0, 0.0, lambda, 1.0));
+}
+
+// After a detected change the user tower reads only what came after it;
+// History (what exclusion leaves out) keeps everything.
+TEST(TasteTest, TowerHistoryRestartsAtAChangeOfTaste) {
+  config::UserStateOptions o;
+  o.history_length = 4;
+  o.taste_prior_precision = 1.0;
+  o.taste_forgetting = 1.0;
+  o.taste_change_surprise = 1.5;
+  auto users = UserState::Create(o, /*taste_dim=*/1);
+  ASSERT_TRUE(users.ok());
+  for (int64_t i = 1; i <= 3; ++i) (*users)->Append("u", i);
+  EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(1, 2, 3));
+  for (int i = 0; i < 20; ++i) (*users)->LearnTaste("u", {1.0f}, 0.0, 1.0);
+  EXPECT_EQ((*users)->taste_changes(), 0);
+  (*users)->LearnTaste("u", {1.0f}, 0.0, 0.0);
+  (*users)->LearnTaste("u", {1.0f}, 0.0, 0.0);
+  EXPECT_EQ((*users)->taste_changes(), 1);
+  EXPECT_TRUE((*users)->TowerHistory("u").empty());
+  EXPECT_THAT((*users)->History("u"), ElementsAre(1, 2, 3));
+  (*users)->Append("u", 7);
+  EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(7));
+  for (int64_t i = 8; i <= 12; ++i) (*users)->Append("u", i);
+  EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(9, 10, 11, 12));
+  EXPECT_THAT((*users)->History("u"), ElementsAre(9, 10, 11, 12));
+  EXPECT_TRUE((*users)->TowerHistory("nobody").empty());
+
+  o.taste_change_keep = 2.0;
+  EXPECT_FALSE(UserState::Create(o, 1).ok());
+  o.taste_change_keep = 0.02;
+  o.taste_change_surprise = -1.0;
+  EXPECT_FALSE(UserState::Create(o, 1).ok());
+}
+
 TEST(TasteTest, UserStateLearnsPerUserAndIgnoresOtherDimensions) {
   config::UserStateOptions o;
   auto users = UserState::Create(o, /*taste_dim=*/2);

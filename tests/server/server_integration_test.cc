@@ -634,6 +634,67 @@ TEST_F(ServerTest, FeedbackIsNeverRefusedWhenLearningIsOff) {
   EXPECT_EQ(next.context_item_ids_size(), 5);  // every click reached the history
 }
 
+// A change of taste detected from unclicked reports restarts the behaviour
+// the user tower reads (the slate's context) but not what exclusion leaves
+// out, and is counted on /metrics.
+TEST_F(ServerTest, ChangeOfTasteRestartsTheContextButNotTheExclusion) {
+  auto config = rtrec::testing::LoopbackConfig();
+  // Any unclicked report completes a change (its P(click) is above 0.001).
+  config.users.taste_change_surprise = 0.001;
+  StartAndLoad(config);
+  auto report = [&](const v1::RecommendResponse& slate, int position, double reward) {
+    v1::FeedbackRequest fb;
+    fb.set_user_id("carol");
+    fb.set_request_id(slate.request_id());
+    fb.set_item_id(slate.items(position).item_id());
+    fb.set_reward(reward);
+    v1::FeedbackResponse resp;
+    ASSERT_TRUE(Feedback(fb, &resp).ok());
+    EXPECT_TRUE(resp.joined());
+  };
+  v1::RecommendRequest req;
+  req.set_user_id("carol");
+  req.set_k(3);
+  v1::RecommendResponse first;
+  ASSERT_TRUE(Recommend(req, &first).ok());
+  ASSERT_EQ(first.items_size(), 3);
+  report(first, 0, 1.0);
+  report(first, 1, 1.0);
+  const std::string a = first.items(0).item_id(), b = first.items(1).item_id();
+  v1::RecommendResponse second;
+  ASSERT_TRUE(Recommend(req, &second).ok());
+  EXPECT_THAT(std::vector<std::string>(second.context_item_ids().begin(), second.context_item_ids().end()),
+              ElementsAre(a, b));
+  EXPECT_THAT(rtrec::testing::HttpGet(server_->metrics_port(), "/metrics"),
+              HasSubstr("rtrec_taste_changes_total 0"));
+  report(second, 0, 0.0);
+  EXPECT_THAT(rtrec::testing::HttpGet(server_->metrics_port(), "/metrics"),
+              HasSubstr("rtrec_taste_changes_total 1"));
+  // Among a, b and two others, the default exclusion (recent) still leaves
+  // out a and b, while the tower reads nothing from before the change.
+  v1::RecommendRequest among = req;
+  among.set_k(4);
+  among.add_candidate_item_ids(a);
+  among.add_candidate_item_ids(b);
+  for (const std::string& id : {"jazz-001", "coffee-001"}) {
+    if (id != a && id != b) among.add_candidate_item_ids(id);
+  }
+  v1::RecommendResponse third;
+  ASSERT_TRUE(Recommend(among, &third).ok());
+  EXPECT_EQ(third.context_item_ids_size(), 0);
+  ASSERT_GE(third.items_size(), 1);
+  for (const auto& item : third.items()) {
+    EXPECT_NE(item.item_id(), a);
+    EXPECT_NE(item.item_id(), b);
+  }
+  // A click after the change is the first item of the new context.
+  report(third, 0, 1.0);
+  v1::RecommendResponse fourth;
+  ASSERT_TRUE(Recommend(req, &fourth).ok());
+  EXPECT_THAT(std::vector<std::string>(fourth.context_item_ids().begin(), fourth.context_item_ids().end()),
+              ElementsAre(third.items(0).item_id()));
+}
+
 // The GP tuner inside a real server: rounds complete from real feedback, and
 // its state reaches GetModelInfo and /metrics.
 TEST_F(ServerTest, TunerRoundsAreVisibleInModelInfoAndMetrics) {
