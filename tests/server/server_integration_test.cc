@@ -68,6 +68,10 @@ class ServerTest : public ::testing::Test {
     for (const auto& i : r.items()) ids.push_back(i.item_id());
     return ids;
   }
+  // The behaviour context the user tower saw.
+  static std::vector<std::string> ContextIds(const v1::RecommendResponse& r) {
+    return {r.context_item_ids().begin(), r.context_item_ids().end()};
+  }
 
   // Declared before server_, so a server started on it stops first.
   FakeClock fake_clock_;
@@ -166,7 +170,7 @@ TEST_F(ServerTest, FeedbackReachesTheNextRecommendAndJoinsTheImpression) {
   EXPECT_TRUE(fb_resp.joined());
   v1::RecommendResponse second;
   ASSERT_TRUE(Recommend(req, &second).ok());
-  EXPECT_THAT(std::vector<std::string>(second.context_item_ids().begin(), second.context_item_ids().end()),
+  EXPECT_THAT(ContextIds(second),
               Contains(clicked));
   EXPECT_THAT(Ids(second), Not(Contains(clicked)));  // recent items are not re-recommended
   req.set_allow_recent_items(true);
@@ -233,7 +237,7 @@ TEST_F(ServerTest, OnlyPositiveFeedbackEntersTheHistoryOnceAndZerosAreStillLearn
   ASSERT_TRUE(report(0, 1.0, v1::EVENT_TYPE_CLICK).ok());  // first positive for item 0
   ASSERT_TRUE(report(0, 1.0, v1::EVENT_TYPE_CLICK).ok());  // its repeat
   ASSERT_TRUE(Recommend(req, &after).ok());
-  EXPECT_THAT(std::vector<std::string>(after.context_item_ids().begin(), after.context_item_ids().end()),
+  EXPECT_THAT(ContextIds(after),
               ElementsAre(slate.items(3).item_id(), slate.items(0).item_id()));
   v1::ModelInfo info = Info();
   EXPECT_EQ(info.impressions_joined(), 4);      // one per slate item
@@ -663,7 +667,7 @@ TEST_F(ServerTest, ChangeOfTasteRestartsTheContextButNotTheExclusion) {
   const std::string a = first.items(0).item_id(), b = first.items(1).item_id();
   v1::RecommendResponse second;
   ASSERT_TRUE(Recommend(req, &second).ok());
-  EXPECT_THAT(std::vector<std::string>(second.context_item_ids().begin(), second.context_item_ids().end()),
+  EXPECT_THAT(ContextIds(second),
               ElementsAre(a, b));
   EXPECT_THAT(rtrec::testing::HttpGet(server_->metrics_port(), "/metrics"),
               HasSubstr("rtrec_taste_changes_total 0"));
@@ -683,15 +687,13 @@ TEST_F(ServerTest, ChangeOfTasteRestartsTheContextButNotTheExclusion) {
   ASSERT_TRUE(Recommend(among, &third).ok());
   EXPECT_EQ(third.context_item_ids_size(), 0);
   ASSERT_GE(third.items_size(), 1);
-  for (const auto& item : third.items()) {
-    EXPECT_NE(item.item_id(), a);
-    EXPECT_NE(item.item_id(), b);
-  }
+  EXPECT_THAT(Ids(third), Not(Contains(a)));
+  EXPECT_THAT(Ids(third), Not(Contains(b)));
   // A click after the change is the first item of the new context.
   report(third, 0, 1.0);
   v1::RecommendResponse fourth;
   ASSERT_TRUE(Recommend(req, &fourth).ok());
-  EXPECT_THAT(std::vector<std::string>(fourth.context_item_ids().begin(), fourth.context_item_ids().end()),
+  EXPECT_THAT(ContextIds(fourth),
               ElementsAre(third.items(0).item_id()));
 }
 
