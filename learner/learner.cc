@@ -39,17 +39,30 @@ struct PolicyForward {
   torch::Tensor item_scores;  // [B] s of each example's item
 };
 
+// Copies of the embedding tables' rows a training step touches, as leaves
+// of the step's graph: the gradient lands in them ([rows, D]) instead of in
+// a gradient of the whole table, which would be allocated, zeroed and summed
+// every step (catalog.max_items × D plus model.user_buckets × D floats, 42 MB
+// at the defaults). The step then moves the tables' rows from these.
+struct TableRows {
+  torch::Tensor item_ids;   // [N, D]: item_id_emb rows 0..N−1 (the catalog)
+  torch::Tensor item_bias;  // [N, 1]
+  torch::Tensor users;      // [R, D]: user_emb rows of user_buckets
+  std::vector<int64_t> user_buckets;  // sorted, distinct
+};
+
 PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
                             const std::vector<const Experience*>& batch,
                             const torch::Tensor& item_text, const model::TextEmbedder& text,
-                            const model::PolicyParams& params, const model::UserState* users) {
+                            const model::PolicyParams& params, const model::UserState* users,
+                            const TableRows* tables = nullptr) {
   const torch::Device device = item_text.device();
   const int64_t n = item_text.size(0);
   const int64_t b = static_cast<int64_t>(batch.size());
   PolicyForward out;
   torch::Tensor ids = torch::arange(n, torch::TensorOptions(torch::kInt64).device(device));
-  out.items = m.ItemEmbeddings(item_text, ids);
-  torch::Tensor biases = m.ItemBiases(ids);
+  out.items = m.ItemEmbeddings(item_text, ids, tables ? tables->item_ids : torch::Tensor());
+  torch::Tensor biases = m.ItemBiases(ids, tables ? tables->item_bias : torch::Tensor());
   // Context rows.
   absl::flat_hash_map<std::string, int64_t> row_of_request;
   std::vector<const Experience*> rows;
@@ -68,7 +81,7 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
   const int64_t u_rows = static_cast<int64_t>(rows.size());
   const int64_t max_history = m.options().max_history;
   const int64_t buckets = m.options().user_buckets;
-  std::vector<torch::Tensor> histories;
+  std::vector<std::vector<int64_t>> contexts;
   std::vector<bool> has_query(u_rows, false);
   std::vector<std::string> queries;
   std::vector<int64_t> query_rows, user_rows(u_rows, 0);
@@ -82,7 +95,7 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
     if (static_cast<int64_t>(ctx.size()) > max_history) {
       ctx.erase(ctx.begin(), ctx.end() - max_history);
     }
-    histories.push_back(out.items.index_select(0, torch::tensor(ctx, torch::kInt64).to(device)));
+    contexts.push_back(std::move(ctx));
     if (!e.query.empty()) {
       has_query[r] = true;
       queries.push_back(e.query);
@@ -122,8 +135,17 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
     for (const Experience* e : rows) rows_taste.push_back(users->Taste(e->user_id));
     tastes = model::TasteRows(rows_taste, m.options().embedding_dim, device);
   }
-  out.users = m.UserStates(histories, query_text, has_query,
-                           torch::tensor(user_rows, torch::kInt64).to(device), tastes);
+  torch::Tensor user_vectors;
+  if (tables != nullptr && tables->users.defined()) {
+    std::vector<int64_t> at(u_rows);
+    for (int64_t r = 0; r < u_rows; ++r) {
+      at[r] = std::lower_bound(tables->user_buckets.begin(), tables->user_buckets.end(), user_rows[r]) -
+              tables->user_buckets.begin();
+    }
+    user_vectors = tables->users.index_select(0, torch::tensor(at, torch::kInt64).to(device));
+  }
+  out.users = m.UserStates(model::RecommenderModelImpl::GatherHistories(out.items, contexts), query_text, has_query,
+                           torch::tensor(user_rows, torch::kInt64).to(device), tastes, user_vectors);
   out.scores = model::RecommenderModelImpl::Scores(out.users, out.items, biases);  // [U, N]
   torch::Tensor mask = torch::from_blob(valid.data(), {u_rows, n}, torch::kUInt8).to(device).to(torch::kBool);
   // In double, as serving computes it: the logged π and the learner's agree
@@ -143,16 +165,16 @@ PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
 struct RowAdam {
   torch::Tensor m, v, steps;  // steps: [R] float
 
-  void Step(torch::Tensor& w, const torch::Tensor& rows, double lr) {
+  // g: the gradient of w's rows `rows` ([R, D]).
+  void Step(torch::Tensor& w, const torch::Tensor& rows, const torch::Tensor& g, double lr) {
     torch::NoGradGuard no_grad;
-    if (!w.grad().defined() || rows.numel() == 0) return;
+    if (!g.defined() || rows.numel() == 0) return;
     if (!m.defined()) {
       m = torch::zeros_like(w);
       v = torch::zeros_like(w);
       steps = torch::zeros({w.size(0)}, w.options());
     }
     constexpr double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    torch::Tensor g = w.grad().index_select(0, rows);
     torch::Tensor mr = m.index_select(0, rows).mul_(b1).add_(g, 1 - b1);
     torch::Tensor vr = v.index_select(0, rows).mul_(b2).addcmul_(g, g, 1 - b2);
     torch::Tensor t = steps.index_select(0, rows).add_(1);
@@ -261,19 +283,36 @@ struct Learner::Impl {
   // all of them would cost more than the rest of the step.
   RowAdam item_id_adam, item_bias_adam;
   // Rows of the tables the current step touches: the catalog's items, and
-  // the batch's users.
+  // the batch's users; and their copies the step's gradient lands in.
   torch::Tensor item_rows, user_rows;
+  TableRows table_rows;
 
   static bool IsTable(const std::string& name) {
     return name == "item_id_emb.weight" || name == "item_bias.weight" || name == "user_emb.weight";
   }
 
-  // The tables with the rows the step touched.
-  std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> Tables() {
+  // Takes this step's copies of the touched table rows (TableRows).
+  void CopyTableRows(const std::vector<int64_t>& user_buckets) {
+    torch::NoGradGuard no_grad;
     model::RecommenderModelImpl& m = *weights->model;
-    std::vector<std::pair<torch::Tensor*, const torch::Tensor*>> out = {
-        {&m.item_id_emb->weight, &item_rows}, {&m.item_bias->weight, &item_rows}};
-    if (m.user_emb) out.push_back({&m.user_emb->weight, &user_rows});
+    auto leaf = [&](const torch::Tensor& w, const torch::Tensor& rows) {
+      return w.index_select(0, rows).detach().requires_grad_(true);
+    };
+    table_rows = TableRows{};
+    table_rows.item_ids = leaf(m.item_id_emb->weight, item_rows);
+    table_rows.item_bias = leaf(m.item_bias->weight, item_rows);
+    if (m.user_emb) {
+      table_rows.users = leaf(m.user_emb->weight, user_rows);
+      table_rows.user_buckets = user_buckets;
+    }
+  }
+
+  // The gradients of this step's table rows.
+  std::vector<torch::Tensor> TableRowGrads() {
+    std::vector<torch::Tensor> out;
+    for (const torch::Tensor* t : {&table_rows.item_ids, &table_rows.item_bias, &table_rows.users}) {
+      if (t->defined() && t->grad().defined()) out.push_back(t->grad());
+    }
     return out;
   }
 
@@ -287,14 +326,12 @@ struct Learner::Impl {
     item_bias_adam.Reset();
   }
 
-  // Zeroes every gradient: the dense ones, and the touched rows of the tables
-  // (the only rows a step writes).
+  // Zeroes every gradient: the dense ones (the table rows' copies are made
+  // afresh each step).
   void ZeroGrad() {
     torch::NoGradGuard no_grad;
     optimizer->zero_grad();
-    for (auto [w, rows] : Tables()) {
-      if (w->grad().defined() && rows->defined()) w->mutable_grad().index_fill_(0, *rows, 0.0);
-    }
+    table_rows = TableRows{};
   }
 
   // Clips the global gradient norm (dense parameters plus the touched rows
@@ -307,9 +344,7 @@ struct Learner::Impl {
         if (p.grad().defined()) sq += p.grad().pow(2).sum().item<double>();
       }
     }
-    for (auto [w, rows] : Tables()) {
-      if (w->grad().defined()) sq += w->grad().index_select(0, *rows).pow(2).sum().item<double>();
-    }
+    for (const torch::Tensor& g : TableRowGrads()) sq += g.pow(2).sum().item<double>();
     const double norm = std::sqrt(sq);
     if (std::isfinite(norm) && norm > options.grad_clip_norm) {
       const double scale = options.grad_clip_norm / (norm + 1e-6);
@@ -318,12 +353,7 @@ struct Learner::Impl {
           if (p.grad().defined()) p.mutable_grad().mul_(scale);
         }
       }
-      for (auto [w, rows] : Tables()) {
-        if (w->grad().defined()) {
-          torch::Tensor& g = w->mutable_grad();
-          g.index_copy_(0, *rows, g.index_select(0, *rows).mul_(scale));
-        }
-      }
+      for (torch::Tensor g : TableRowGrads()) g.mul_(scale);
     }
     return norm;
   }
@@ -332,17 +362,16 @@ struct Learner::Impl {
   void TableSteps(int64_t examples) {
     const double lr = learning_rate.load() * options.sparse_learning_rate_multiplier;
     model::RecommenderModelImpl& m = *weights->model;
-    item_id_adam.Step(m.item_id_emb->weight, item_rows, lr);
-    item_bias_adam.Step(m.item_bias->weight, item_rows, lr);
-    if (m.user_emb) {
+    item_id_adam.Step(m.item_id_emb->weight, item_rows, table_rows.item_ids.grad(), lr);
+    item_bias_adam.Step(m.item_bias->weight, item_rows, table_rows.item_bias.grad(), lr);
+    if (m.user_emb && table_rows.users.defined()) {
       // Per-example SGD: each of a user's examples moves the user's row by
       // user_learning_rate times its own gradient (the loss is a mean, so the
       // gradient is scaled back up by the number of examples).
       torch::NoGradGuard no_grad;
-      torch::Tensor& w = m.user_emb->weight;
-      if (w.grad().defined() && user_rows.numel() > 0) {
-        w.index_add_(0, user_rows, w.grad().index_select(0, user_rows),
-                     -options.user_learning_rate * static_cast<double>(examples));
+      const torch::Tensor& g = table_rows.users.grad();
+      if (g.defined() && user_rows.numel() > 0) {
+        m.user_emb->weight.index_add_(0, user_rows, g, -options.user_learning_rate * static_cast<double>(examples));
       }
     }
   }
@@ -510,14 +539,15 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     }
     // The table rows this step touches.
     s.item_rows = torch::arange(n, torch::TensorOptions(torch::kInt64).device(device));
+    std::vector<int64_t> users;
     if (m.user_emb) {
-      std::vector<int64_t> users;
       for (const Experience* e : used) users.push_back(model::UserBucket(e->user_id, m.options().user_buckets));
       std::sort(users.begin(), users.end());
       users.erase(std::unique(users.begin(), users.end()), users.end());
       s.user_rows = torch::tensor(users, torch::kInt64).to(device);
     }
-    PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params, s.users);
+    s.CopyTableRows(users);
+    PolicyForward f = ForwardPolicy(m, used, s.item_text, *serving->text, params, s.users, &s.table_rows);
     torch::Tensor loss = torch::zeros({}, f.log_pi.options());
     if (!logged_rows.empty()) {
       const int64_t p = static_cast<int64_t>(logged_rows.size());

@@ -138,7 +138,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     const int64_t n = items.size(0);
     const int64_t b = static_cast<int64_t>(tasks.size());
     // User tower over the whole batch.
-    std::vector<torch::Tensor> histories;
+    std::vector<std::vector<int64_t>> contexts;
     std::vector<bool> has_query(tasks.size(), false);
     std::vector<std::string> queries;
     std::vector<int64_t> query_rows;
@@ -154,8 +154,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
       if (static_cast<int64_t>(ctx.size()) > max_history) {
         ctx.erase(ctx.begin(), ctx.end() - max_history);
       }
-      histories.push_back(items.index_select(
-          0, torch::tensor(ctx, torch::kInt64).to(w.device)));
+      contexts.push_back(std::move(ctx));
       if (!t->query.empty()) {
         has_query[r] = true;
         queries.push_back(t->query);
@@ -173,7 +172,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     tastes.reserve(tasks.size());
     for (auto* t : tasks) tastes.push_back(t->taste);
     torch::Tensor users = w.model->UserStates(
-        histories, query_text, has_query, torch::tensor(user_rows, torch::kInt64).to(w.device),
+        RecommenderModelImpl::GatherHistories(items, contexts), query_text, has_query, torch::tensor(user_rows, torch::kInt64).to(w.device),
         TasteRows(tastes, items.size(1), w.device));
     torch::Tensor all_scores =
         RecommenderModelImpl::Scores(users, items, cache->biases).to(torch::kCPU).contiguous();  // [B, N]

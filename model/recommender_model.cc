@@ -8,6 +8,23 @@
 
 namespace rtrec::model {
 
+namespace {
+
+// Set while CloneSnapshot builds the model it copies the weights into: the
+// embedding tables (catalog.max_items and model.user_buckets rows) then need
+// no initial values. Cloneable::clone() drew them (10.6 M normal draws and
+// 42 MB written twice at the defaults, most of a publish's time, every
+// learner.publish_every steps), once for the copy and again for each child
+// module.
+thread_local bool t_cloning = false;
+
+torch::nn::Embedding Table(int64_t rows, int64_t dim) {
+  if (t_cloning) return torch::nn::Embedding(torch::nn::EmbeddingOptions(rows, dim)._weight(torch::empty({rows, dim})));
+  return torch::nn::Embedding(rows, dim);
+}
+
+}  // namespace
+
 RecommenderModelImpl::RecommenderModelImpl(const RecommenderModelOptions& o) : options_(o) {
   reset();
 }
@@ -16,10 +33,12 @@ void RecommenderModelImpl::reset() {
   const RecommenderModelOptions& o = options_;
   item_text_proj = register_module(
       "item_text_proj", torch::nn::Linear(torch::nn::LinearOptions(o.text_dim, o.embedding_dim).bias(false)));
-  item_id_emb = register_module("item_id_emb", torch::nn::Embedding(o.max_items, o.embedding_dim));
-  item_bias = register_module("item_bias", torch::nn::Embedding(o.max_items, 1));
+  // The tables start at zero (below); the normal draws of a fresh Embedding
+  // are kept outside a clone so that a seed gives the same initial model.
+  item_id_emb = register_module("item_id_emb", Table(o.max_items, o.embedding_dim));
+  item_bias = register_module("item_bias", Table(o.max_items, 1));
   if (o.user_buckets > 0) {
-    user_emb = register_module("user_emb", torch::nn::Embedding(o.user_buckets, o.embedding_dim));
+    user_emb = register_module("user_emb", Table(o.user_buckets, o.embedding_dim));
   }
   // A first guess of 5 % for the share of shown items that get a reward.
   reward_bias = register_parameter("reward_bias", torch::full({}, -3.0));
@@ -38,8 +57,10 @@ void RecommenderModelImpl::reset() {
   final_norm = register_module(
       "final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.embedding_dim})));
   torch::NoGradGuard no_grad;
-  item_id_emb->weight.zero_();
-  item_bias->weight.zero_();
+  if (!t_cloning) {
+    item_id_emb->weight.zero_();
+    item_bias->weight.zero_();
+  }
   // The Transformer's output starts silent (ReZero-style) and grows where it
   // helps: at first the user state is the history mean and the user's own
   // row, so early scores are text similarities, not noise.
@@ -54,22 +75,23 @@ void RecommenderModelImpl::reset() {
   // Transformer has learned anything about it.
   query_proj->weight.copy_(item_text_proj->weight);
   query_proj->bias.zero_();
-  if (user_emb) user_emb->weight.zero_();
+  if (user_emb && !t_cloning) user_emb->weight.zero_();
   torch::nn::init::normal_(position_emb->weight, 0.0, 0.02);
 }
 
 torch::Tensor RecommenderModelImpl::ItemEmbeddings(const torch::Tensor& text,
-                                                   const torch::Tensor& ids) {
+                                                   const torch::Tensor& ids,
+                                                   const torch::Tensor& id_rows) {
   // Centred on the catalog's mean text vector: mean-pooled BERT vectors
   // share one large common direction (cosine 0.92 between unrelated items of
   // the bandit world, 0.18 vs −0.02 for same- vs other-topic items once
   // centred), which would otherwise swamp what tells items apart.
   torch::Tensor centred = text.size(0) > 1 ? text - text.mean(0, /*keepdim=*/true) : text;
-  return item_text_proj(centred) + item_id_emb(ids);
+  return item_text_proj(centred) + (id_rows.defined() ? id_rows : item_id_emb(ids));
 }
 
-torch::Tensor RecommenderModelImpl::ItemBiases(const torch::Tensor& ids) {
-  return item_bias(ids).squeeze(1);
+torch::Tensor RecommenderModelImpl::ItemBiases(const torch::Tensor& ids, const torch::Tensor& bias_rows) {
+  return (bias_rows.defined() ? bias_rows : item_bias(ids)).squeeze(1);
 }
 
 torch::Tensor RecommenderModelImpl::Scores(const torch::Tensor& users, const torch::Tensor& items,
@@ -96,15 +118,46 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
                                                const torch::Tensor& query_text,
                                                const std::vector<bool>& has_query,
                                                const torch::Tensor& user_rows,
-                                               const torch::Tensor& tastes) {
-  const int64_t b = static_cast<int64_t>(histories.size());
+                                               const torch::Tensor& tastes,
+                                               const torch::Tensor& user_vectors) {
+  HistoryBatch flat;
+  std::vector<torch::Tensor> nonempty;
+  for (const torch::Tensor& h : histories) {
+    flat.lengths.push_back(h.size(0));
+    if (h.size(0) > 0) nonempty.push_back(h);
+  }
+  if (!nonempty.empty()) flat.items = torch::cat(nonempty, 0);
+  return UserStates(flat, query_text, has_query, user_rows, tastes, user_vectors);
+}
+
+RecommenderModelImpl::HistoryBatch RecommenderModelImpl::GatherHistories(
+    const torch::Tensor& items, const std::vector<std::vector<int64_t>>& contexts) {
+  HistoryBatch out;
+  std::vector<int64_t> flat;
+  for (const auto& c : contexts) {
+    out.lengths.push_back(static_cast<int64_t>(c.size()));
+    flat.insert(flat.end(), c.begin(), c.end());
+  }
+  if (!flat.empty()) {
+    out.items = items.index_select(0, torch::tensor(flat, torch::kInt64).to(items.device()));
+  }
+  return out;
+}
+
+torch::Tensor RecommenderModelImpl::UserStates(const HistoryBatch& histories,
+                                               const torch::Tensor& query_text,
+                                               const std::vector<bool>& has_query,
+                                               const torch::Tensor& user_rows,
+                                               const torch::Tensor& tastes,
+                                               const torch::Tensor& user_vectors) {
+  const int64_t b = static_cast<int64_t>(histories.lengths.size());
   const int64_t d = options_.embedding_dim;
   torch::Tensor queries;
   if (query_text.defined()) queries = query_proj(query_text);  // [B, D]
   std::vector<int64_t> lengths(b);
   int64_t t = 0;
   for (int64_t r = 0; r < b; ++r) {
-    lengths[r] = 1 + histories[r].size(0) + (has_query[r] ? 1 : 0);
+    lengths[r] = 1 + histories.lengths[r] + (has_query[r] ? 1 : 0);
     t = std::max(t, lengths[r]);
   }
   // Right-padded [T, B, D]; with a causal mask no real token sees padding.
@@ -113,11 +166,9 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
   const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
   std::vector<int64_t> start_at(b), history_at, history_row, query_at;
   std::vector<float> history_weight;
-  std::vector<torch::Tensor> nonempty;
   for (int64_t r = 0; r < b; ++r) {
     start_at[r] = r;
-    const int64_t len = histories[r].size(0);
-    if (len > 0) nonempty.push_back(histories[r]);
+    const int64_t len = histories.lengths[r];
     // Weights decay^age, normalised: the latest item weighs most, so a change
     // of taste shows in the user state with the first new click.
     double total = 0;
@@ -132,9 +183,8 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
   const torch::Device device = start_token.device();
   torch::Tensor x = torch::zeros({t * b, d}, start_token.options());
   x = x.index_copy(0, torch::tensor(start_at, long_opts).to(device), start_token.unsqueeze(0).expand({b, d}));
-  torch::Tensor all_history;
-  if (!nonempty.empty()) {
-    all_history = torch::cat(nonempty, 0);  // [Σ len, D], rows in (r, j) order
+  const torch::Tensor& all_history = histories.items;  // [Σ len, D], rows in (r, j) order
+  if (all_history.defined() && all_history.size(0) > 0) {
     x = x.index_copy(0, torch::tensor(history_at, long_opts).to(device), all_history);
   }
   if (!query_at.empty()) {
@@ -163,7 +213,7 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
   // Transformer: a user with a few clicks scores items like them from the
   // first step on (zero for an empty history).
   torch::Tensor means = torch::zeros({b, d}, u.options());
-  if (all_history.defined()) {
+  if (all_history.defined() && all_history.size(0) > 0) {
     torch::Tensor w = torch::tensor(history_weight, u.options()).unsqueeze(1);
     means = means.index_add(0, torch::tensor(history_row, long_opts).to(device), all_history * w);
   }
@@ -175,7 +225,11 @@ torch::Tensor RecommenderModelImpl::UserStates(const std::vector<torch::Tensor>&
     for (int64_t r = 0; r < b; ++r) mask[r] = has_query[r] ? 1.0f : 0.0f;
     u = u + queries * torch::tensor(mask, u.options()).unsqueeze(1);
   }
-  if (user_emb && user_rows.defined()) u = u + user_emb(user_rows);
+  if (user_vectors.defined()) {
+    u = u + user_vectors;
+  } else if (user_emb && user_rows.defined()) {
+    u = u + user_emb(user_rows);
+  }
   if (tastes.defined()) u = u + tastes;
   return u;
 }
@@ -233,8 +287,24 @@ std::shared_ptr<ModelSnapshot> CloneSnapshot(const ModelSnapshot& from, int64_t 
                                              std::shared_ptr<const TextEmbedder> text) {
   auto weights = std::make_shared<ModelWeights>();
   weights->device = from.weights->device;
-  weights->model = std::dynamic_pointer_cast<RecommenderModelImpl>(
-      from.weights->model->clone(weights->device));
+  // A fresh model of the same shape (tables left uninitialised), then every
+  // parameter and buffer copied by name.
+  t_cloning = true;
+  try {
+    weights->model = RecommenderModel(from.weights->model->options());
+  } catch (...) {
+    t_cloning = false;
+    throw;
+  }
+  t_cloning = false;
+  weights->model->to(weights->device);
+  {
+    torch::NoGradGuard no_grad;
+    auto source = from.weights->model->named_parameters();
+    for (auto& p : weights->model->named_parameters()) p.value().copy_(source[p.key()]);
+    auto source_buffers = from.weights->model->named_buffers();
+    for (auto& b : weights->model->named_buffers()) b.value().copy_(source_buffers[b.key()]);
+  }
   weights->model->eval();
   auto snap = std::make_shared<ModelSnapshot>();
   snap->version = version;

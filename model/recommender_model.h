@@ -70,22 +70,48 @@ class RecommenderModelImpl : public torch::nn::Cloneable<RecommenderModelImpl> {
   void reset() override;
 
   // text: [N, text_dim] float, the whole catalog (its mean is the centre);
-  // ids: [N] int64 catalog indices → [N, D].
-  torch::Tensor ItemEmbeddings(const torch::Tensor& text, const torch::Tensor& ids);
+  // ids: [N] int64 catalog indices → [N, D]. `id_rows` [N, D], when given,
+  // stands for item_id_emb's rows of `ids` (the learner passes copies it
+  // takes the gradient of, so that no gradient of the whole table is made).
+  torch::Tensor ItemEmbeddings(const torch::Tensor& text, const torch::Tensor& ids,
+                               const torch::Tensor& id_rows = torch::Tensor());
 
-  // ids: [N] int64 catalog indices → b: [N].
-  torch::Tensor ItemBiases(const torch::Tensor& ids);
+  // ids: [N] int64 catalog indices → b: [N]; `bias_rows` [N, 1] likewise
+  // stands for item_bias's rows when given.
+  torch::Tensor ItemBiases(const torch::Tensor& ids, const torch::Tensor& bias_rows = torch::Tensor());
 
-  // One row per request: histories[b] is [L_b, D] (L_b ≤ max_history, may be
-  // 0); query_text is [B, text_dim] (rows of requests without a query are
-  // ignored) or undefined when no request has one; user_rows [B] int64 are
-  // the users' UserBucket rows (ignored without user_buckets); tastes [B, D]
-  // the users' taste vectors (TasteRows; undefined: none). Returns u: [B, D].
+  // Histories gathered into one tensor: items [Σ L_b, D], rows in
+  // (request, position) order, and each request's L_b.
+  struct HistoryBatch {
+    HistoryBatch() {}  // not an aggregate: {tensor} means the other overload
+    torch::Tensor items;  // undefined when every history is empty
+    std::vector<int64_t> lengths;
+  };
+  // Rows `contexts[b]` (catalog indices, oldest first) of `items`, with one
+  // index_select for the whole batch: its backward is one index_add, not one
+  // per request.
+  static HistoryBatch GatherHistories(const torch::Tensor& items,
+                                      const std::vector<std::vector<int64_t>>& contexts);
+
+  // One row per request: request b's history is L_b rows (L_b ≤
+  // max_history, may be 0); query_text is [B, text_dim] (rows of requests
+  // without a query are ignored) or undefined when no request has one;
+  // user_rows [B] int64 are the users' UserBucket rows (ignored without
+  // user_buckets); tastes [B, D] the users' taste vectors (TasteRows;
+  // undefined: none); user_vectors [B, D], when given, stands for
+  // user_emb's rows of user_rows (as id_rows above). Returns u: [B, D].
+  torch::Tensor UserStates(const HistoryBatch& histories, const torch::Tensor& query_text,
+                           const std::vector<bool>& has_query,
+                           const torch::Tensor& user_rows = torch::Tensor(),
+                           const torch::Tensor& tastes = torch::Tensor(),
+                           const torch::Tensor& user_vectors = torch::Tensor());
+  // The same with histories[b] a [L_b, D] tensor each.
   torch::Tensor UserStates(const std::vector<torch::Tensor>& histories,
                            const torch::Tensor& query_text,
                            const std::vector<bool>& has_query,
                            const torch::Tensor& user_rows = torch::Tensor(),
-                           const torch::Tensor& tastes = torch::Tensor());
+                           const torch::Tensor& tastes = torch::Tensor(),
+                           const torch::Tensor& user_vectors = torch::Tensor());
 
   // s = u · eᵀ + b: users [B, D], items [N, D], biases [N] → [B, N].
   static torch::Tensor Scores(const torch::Tensor& users, const torch::Tensor& items,

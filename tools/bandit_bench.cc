@@ -65,6 +65,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -274,33 +275,67 @@ class RtrecPolicy : public Policy {
     return slate;
   }
 
+  // The slate's reports go out at once (gRPC's callback API), as a client
+  // reporting what its user did with each slot would send them; the next
+  // request waits until all are answered. Back-pressure (the learner is
+  // behind) answers RESOURCE_EXHAUSTED: such a report is retried, alone,
+  // and the retries are counted.
   absl::Status Learn(const BanditRequest& request, const std::vector<int64_t>& slate,
                      const std::vector<int>& clicks) override {
-    for (size_t p = 0; p < slate.size(); ++p) {
-      rtrec::v1::FeedbackRequest fb;
-      fb.set_request_id(request_id_);
-      fb.set_user_id(world_->user_id(request.user));
-      fb.set_item_id(world_->items()[slate[p]].item_id);
-      fb.set_reward(clicks[p]);
-      // Back-pressure (the learner is behind) answers RESOURCE_EXHAUSTED:
-      // a client retries; the retries are counted.
-      for (int attempt = 0;; ++attempt) {
-        rtrec::v1::FeedbackResponse resp;
-        grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-        grpc::Status s = stub_->Feedback(&ctx, fb, &resp);
-        if (s.ok()) break;
-        if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED || attempt > 1000) {
-          return rtrec::tools::ToAbsl(s);
-        }
-        ++feedback_retries_;
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const size_t n = slate.size();
+    std::vector<rtrec::v1::FeedbackRequest> reports(n);
+    std::vector<rtrec::v1::FeedbackResponse> answers(n);
+    std::vector<grpc::ClientContext> contexts(n);
+    std::vector<grpc::Status> statuses(n);
+    absl::Mutex mu;
+    size_t pending = n;
+    for (size_t p = 0; p < n; ++p) {
+      reports[p].set_request_id(request_id_);
+      reports[p].set_user_id(world_->user_id(request.user));
+      reports[p].set_item_id(world_->items()[slate[p]].item_id);
+      reports[p].set_reward(clicks[p]);
+      contexts[p].set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      stub_->async()->Feedback(&contexts[p], &reports[p], &answers[p], [&, p](grpc::Status s) {
+        absl::MutexLock lock(&mu);
+        statuses[p] = std::move(s);
+        --pending;
+      });
+    }
+    {
+      absl::MutexLock lock(&mu);
+      mu.Await(absl::Condition(+[](size_t* left) { return *left == 0; }, &pending));
+    }
+    for (size_t p = 0; p < n; ++p) {
+      if (statuses[p].ok()) continue;
+      if (statuses[p].error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) {
+        return rtrec::tools::ToAbsl(statuses[p]);
       }
+      ++feedback_retries_;
+      if (auto s = Report(reports[p]); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
 
   int64_t feedback_retries() const { return feedback_retries_; }
+
+ private:
+  // One report, retried while the learner is behind.
+  absl::Status Report(const rtrec::v1::FeedbackRequest& fb) {
+    for (int attempt = 0;; ++attempt) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      rtrec::v1::FeedbackResponse resp;
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      grpc::Status s = stub_->Feedback(&ctx, fb, &resp);
+      if (s.ok()) return absl::OkStatus();
+      if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED || attempt > 1000) {
+        return rtrec::tools::ToAbsl(s);
+      }
+      ++feedback_retries_;
+    }
+  }
+
+ public:
 
   struct ReplayTimes {
     double sent_s = 0, digested_s = 0;
