@@ -15,9 +15,11 @@
 # "informed_pairs" is told the world's whole model but the users' tastes and
 # keeps each user's exact posterior over the topic pairs they may like.
 #
-# Then the learner's throughput on the same defaults: REPLAY organic events
-# streamed through StreamFeedback, timed until they are sent and until the
-# learner has digested them all (0 skips it).
+# Then the learner's throughput on the same defaults: seed 1's stream sent
+# by 4 clients side by side at RATE slates/s (each slate's five reports at
+# once), with the learner's backlog watched and refused feedback counted;
+# and REPLAY organic events streamed through StreamFeedback, timed until they
+# are sent and until the learner has digested them all (0 skips it).
 #
 #   bash bench/run_bandit_bench.sh [SEEDS="1 2 3"] [RATE=300] [REPLAY=100000]
 #   bash bench/run_bandit_bench.sh "" 300 100000    # the replay alone
@@ -53,6 +55,19 @@ for seed in $SEEDS; do
     done
   fi
 done
+
+if [ -n "$SEEDS" ]; then
+  start_server throughput 'server:
+  listen_address: "127.0.0.1:0"
+  metrics_address: ""'
+  "$BUILD_DIR/rtrec-bandit-bench" --policy rtrec --target "127.0.0.1:$PORT" --seed 1 --rate "$RATE" \
+    --concurrency 4 --summary "$OUT/throughput.txt" --csv "$OUT/throughput.csv"
+  stop_server
+  t="$OUT/throughput.txt"
+  echo "throughput: $(sed -n 's/^requests=//p' "$t") slates in $(sed -n 's/^seconds=//p' "$t") s by 4 clients," \
+    "learner backlog at most $(sed -n 's/^experiences_pending_max=//p' "$t") experiences," \
+    "$(sed -n 's/^feedback_refused=//p' "$t") feedback refused, $(sed -n 's/^learner_steps=//p' "$t") learner steps"
+fi
 
 if [ "$REPLAY" -gt 0 ]; then
   start_server replay 'server:

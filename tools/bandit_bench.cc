@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -86,6 +87,9 @@ ABSL_FLAG(int64_t, users, 500, "Users of the world");
 ABSL_FLAG(int64_t, items, 300, "Items of the world");
 ABSL_FLAG(int64_t, candidates, 50, "Candidates per request");
 ABSL_FLAG(int64_t, k, 5, "Slate size");
+ABSL_FLAG(int, concurrency, 1,
+          "--policy rtrec: clients sending the stream's requests side by side (request r by client r mod "
+          "N, each at its time r / rate); 1 keeps the stream strictly in order");
 ABSL_FLAG(double, rate, 0, "Requests per second for --policy rtrec (0: as fast as answers come)");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the world and the stream");
 ABSL_FLAG(std::string, summary, "", "Write key=value lines here");
@@ -316,7 +320,7 @@ class RtrecPolicy : public Policy {
     return absl::OkStatus();
   }
 
-  int64_t feedback_retries() const { return feedback_retries_; }
+  static int64_t feedback_retries() { return feedback_retries_.load(); }
 
  private:
   // One report, retried while the learner is behind.
@@ -398,7 +402,8 @@ class RtrecPolicy : public Policy {
   const BanditWorld* const world_;
   std::unique_ptr<rtrec::v1::Recommender::Stub> stub_;
   std::string request_id_;
-  int64_t feedback_retries_ = 0;
+  // Retries of every client of the run (several with --concurrency).
+  static inline std::atomic<int64_t> feedback_retries_ = 0;
 };
 
 // Vowpal Wabbit behind two pipes: it answers every example it reads with one
@@ -615,34 +620,76 @@ int main(int argc, char** argv) {
   const int64_t shift = absl::GetFlag(FLAGS_shift_at);
   const double rate = absl::GetFlag(FLAGS_rate);
   std::vector<double> served(n), oracle(n), uniform(n);
-  int64_t clicks_total = 0, empty_slates = 0;
-  const auto started = std::chrono::steady_clock::now();
-  for (int64_t r = 0; r < n; ++r) {
-    if (rate > 0) {
-      std::this_thread::sleep_until(started + std::chrono::duration<double>(r / rate));
-    }
+  std::atomic<int64_t> clicks_total = 0, empty_slates = 0;
+  // One request: choose, draw the clicks from the request's uniforms, report.
+  auto serve = [&](int64_t r, Policy* p) -> absl::Status {
     const BanditRequest request = world.Request(r);
-    auto slate = policy->Choose(request);
-    if (!slate.ok()) {
-      std::fprintf(stderr, "rtrec-bandit-bench: request %ld: %s\n", static_cast<long>(r),
-                   slate.status().ToString().c_str());
-      return 1;
-    }
+    auto slate = p->Choose(request);
+    if (!slate.ok()) return absl::Status(slate.status().code(), absl::StrCat("request ", r, ": ", slate.status().message()));
     if (slate->empty()) ++empty_slates;
     std::vector<int> clicks(slate->size());
-    for (size_t p = 0; p < slate->size(); ++p) {
-      clicks[p] = request.click_uniform[p] <
-                  world.ClickProbability(r, request.user, (*slate)[p], static_cast<int64_t>(p));
-      clicks_total += clicks[p];
+    for (size_t q = 0; q < slate->size(); ++q) {
+      clicks[q] = request.click_uniform[q] <
+                  world.ClickProbability(r, request.user, (*slate)[q], static_cast<int64_t>(q));
+      clicks_total += clicks[q];
     }
-    if (auto s = policy->Learn(request, *slate, clicks); !s.ok()) {
-      std::fprintf(stderr, "rtrec-bandit-bench: feedback of request %ld: %s\n", static_cast<long>(r),
-                   s.ToString().c_str());
-      return 1;
+    if (auto s = p->Learn(request, *slate, clicks); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("feedback of request ", r, ": ", s.message()));
     }
     served[r] = world.ExpectedSlateRate(request, *slate);
     oracle[r] = world.ExpectedSlateRate(request, world.OracleSlate(request));
     uniform[r] = world.UniformRate(request);
+    return absl::OkStatus();
+  };
+  const int concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  if (concurrency > 1 && !rtrec_policy) {
+    std::fprintf(stderr, "rtrec-bandit-bench: --concurrency needs --policy rtrec\n");
+    return 2;
+  }
+  // The largest learner backlog seen (GetModelInfo once a second).
+  std::atomic<int64_t> pending_max = 0;
+  std::atomic<bool> finished = false;
+  std::thread monitor;
+  if (rtrec_policy) {
+    monitor = std::thread([&] {
+      while (!finished.load()) {
+        pending_max = std::max<int64_t>(pending_max.load(), rtrec_policy->Info().experiences_pending());
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+      }
+    });
+  }
+  const auto started = std::chrono::steady_clock::now();
+  // Client c sends requests r ≡ c (mod concurrency), each at its time r / rate.
+  std::vector<absl::Status> failed(concurrency);
+  auto client = [&](int c, Policy* p) {
+    for (int64_t r = c; r < n; r += concurrency) {
+      if (rate > 0) std::this_thread::sleep_until(started + std::chrono::duration<double>(r / rate));
+      if (auto s = serve(r, p); !s.ok()) {
+        failed[c] = s;
+        return;
+      }
+    }
+  };
+  if (concurrency == 1) {
+    client(0, policy.get());
+  } else {
+    std::vector<std::unique_ptr<RtrecPolicy>> more;
+    std::vector<std::thread> threads;
+    threads.emplace_back(client, 0, policy.get());
+    for (int c = 1; c < concurrency; ++c) {
+      more.push_back(std::make_unique<RtrecPolicy>(
+          &world, grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials())));
+      threads.emplace_back(client, c, more.back().get());
+    }
+    for (auto& t : threads) t.join();
+  }
+  finished = true;
+  if (monitor.joinable()) monitor.join();
+  for (const absl::Status& s : failed) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "rtrec-bandit-bench: %s\n", s.ToString().c_str());
+      return 1;
+    }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
@@ -696,13 +743,15 @@ int main(int argc, char** argv) {
         << absl::StrFormat("\nbefore=%.4f\nend=%.4f\n", before, end) << "recovery_requests=" << recovery
         << absl::StrFormat("\nuniform_before=%.4f\nuniform_end=%.4f\n",
                            level(before_end - window, before_end, uniform), level(n - window, n, uniform))
-        << "clicks=" << clicks_total << "\nempty_slates=" << empty_slates
+        << "clicks=" << clicks_total.load() << "\nempty_slates=" << empty_slates.load()
         << absl::StrFormat("\nseconds=%.1f\n", seconds);
     if (rtrec_policy) {
       const rtrec::v1::ModelInfo info = rtrec_policy->Info();
       out << "feedback_retries=" << rtrec_policy->feedback_retries() << "\nmodel_version=" << info.model_version()
           << "\nlearner_steps=" << info.learner_steps() << "\nlearner_examples=" << info.learner_examples()
-          << "\nexperiences_pending=" << info.experiences_pending() << "\nrejected_publishes="
+          << "\nexperiences_pending=" << info.experiences_pending()
+          << "\nexperiences_pending_max=" << pending_max.load() << "\nconcurrency=" << concurrency
+          << "\nrejected_publishes="
           << info.rejected_publishes() << "\nfeedback_refused=" << info.feedback_refused() << "\n";
     }
   }
