@@ -21,7 +21,6 @@
 #include <fstream>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
@@ -95,21 +94,14 @@ int Replay(const rtrec::eval::MovieLensData& data) {
   auto stub = rtrec::v1::Recommender::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials()));
   // Training events in global time order, as rtrec-eval orders them.
-  std::vector<std::tuple<int64_t, size_t, size_t>> events;
-  for (size_t u = 0; u < splits.size(); ++u) {
-    for (size_t pos = 0; pos < splits[u].train.size(); ++pos) {
-      events.emplace_back(splits[u].train_timestamps[pos], u, pos);
-    }
-  }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  const std::vector<std::pair<size_t, size_t>> events = rtrec::eval::TrainingEventsInTimeOrder(splits);
   const int64_t examples_before = Info(*stub).learner_examples();
   const auto started = std::chrono::steady_clock::now();
   {
     rtrec::v1::StreamFeedbackResponse resp;
     grpc::ClientContext ctx;
     auto writer = stub->StreamFeedback(&ctx, &resp);
-    for (const auto& [time, u, pos] : events) {
+    for (const auto& [u, pos] : events) {
       rtrec::v1::FeedbackRequest fb;
       fb.set_user_id(data.users[splits[u].user]);
       fb.set_item_id(data.items[splits[u].train[pos]].item_id);

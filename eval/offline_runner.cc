@@ -337,20 +337,12 @@ absl::StatusOr<MovieLensEvalReport> EvaluateMovieLens(const config::RtrecConfig&
   report.users = static_cast<int64_t>(splits.size());
   report.items = static_cast<int64_t>(data.items.size());
 
-  // Training events in global time order: (time, split, position in its train list).
-  std::vector<std::tuple<int64_t, size_t, size_t>> events;
-  for (size_t u = 0; u < splits.size(); ++u) {
-    for (size_t pos = 0; pos < splits[u].train.size(); ++pos) {
-      events.emplace_back(splits[u].train_timestamps[pos], u, pos);
-    }
-  }
-  std::stable_sort(events.begin(), events.end(),
-                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  const std::vector<std::pair<size_t, size_t>> events = TrainingEventsInTimeOrder(splits);
   report.train_interactions = static_cast<int64_t>(events.size());
   const int64_t window = config.users.history_length;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
     std::vector<learner::Experience> examples;
-    for (const auto& [time, u, pos] : events) {
+    for (const auto& [u, pos] : events) {
       const UserSplit& s = splits[u];
       learner::Experience e;
       e.source = learner::Experience::Source::kOrganic;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <tuple>
 #include <unordered_set>
 
 namespace rtrec::eval {
@@ -25,6 +26,21 @@ std::vector<UserSplit> LeaveOneOut(const std::vector<Interaction>& interactions,
     s.test_item = events.back().second;
     out.push_back(std::move(s));
   }
+  return out;
+}
+
+std::vector<std::pair<size_t, size_t>> TrainingEventsInTimeOrder(const std::vector<UserSplit>& splits) {
+  std::vector<std::tuple<int64_t, size_t, size_t>> events;
+  for (size_t u = 0; u < splits.size(); ++u) {
+    for (size_t pos = 0; pos < splits[u].train.size(); ++pos) {
+      events.emplace_back(splits[u].train_timestamps[pos], u, pos);
+    }
+  }
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+  std::vector<std::pair<size_t, size_t>> out;
+  out.reserve(events.size());
+  for (const auto& [time, u, pos] : events) out.emplace_back(u, pos);
   return out;
 }
 

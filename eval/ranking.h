@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rtrec::eval {
@@ -35,6 +36,11 @@ struct UserSplit {
 // Users with fewer than `min_interactions` are left out. Ties in time keep
 // the input order.
 std::vector<UserSplit> LeaveOneOut(const std::vector<Interaction>& interactions, int64_t min_interactions = 3);
+
+// Every training interaction of `splits` as (split index, position in its
+// train list), in global time order (ties keep the splits' order): the
+// stream a service would have seen.
+std::vector<std::pair<size_t, size_t>> TrainingEventsInTimeOrder(const std::vector<UserSplit>& splits);
 
 // The held-out item's rank among the top-k list (-1 when absent).
 int64_t RankIn(const std::vector<int64_t>& top_k, int64_t item);
