@@ -31,7 +31,7 @@ ARG RTREC_TORCH
 COPY tools/setup.sh /tmp/setup.sh
 RUN bash /tmp/setup.sh --runtime && rm -rf /var/lib/apt/lists/* /tmp/setup.sh && \
     useradd --system --uid 10001 --home-dir /var/lib/rtrec --create-home rtrec && \
-    mkdir -p /etc/rtrec /var/lib/rtrec/checkpoints && chown -R rtrec /var/lib/rtrec
+    mkdir -p /etc/rtrec /var/lib/rtrec/checkpoints /var/lib/rtrec/state && chown -R rtrec /var/lib/rtrec
 # Empty for the Debian variant; the official LibTorch libraries for cuda.
 COPY --from=build /opt/libtorch/lib /opt/libtorch/lib
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib
@@ -43,8 +43,11 @@ COPY config/default.yaml /etc/rtrec/rtrec.yaml
 RUN sed -i 's|"../data/|"/usr/share/rtrec/data/|' /etc/rtrec/rtrec.yaml /usr/share/rtrec/config/*.yaml
 
 # /etc/rtrec: rtrec.yaml (mount your own); /var/lib/rtrec/checkpoints: BERT
-# checkpoint folders for text_tower.checkpoint_dir.
-VOLUME ["/etc/rtrec", "/var/lib/rtrec/checkpoints"]
+# checkpoint folders for text_tower.checkpoint_dir; /var/lib/rtrec/state:
+# the durable state (storage.path: the RocksDB store in store/, model
+# checkpoints in checkpoints/). Keep it on a volume: without one a new
+# container starts from nothing.
+VOLUME ["/etc/rtrec", "/var/lib/rtrec/checkpoints", "/var/lib/rtrec/state"]
 USER rtrec
 WORKDIR /var/lib/rtrec
 EXPOSE 50051 9464
@@ -53,4 +56,5 @@ EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
   CMD ["rtrec-cli", "--target", "127.0.0.1:50051", "--timeout_s", "4", "health"]
 ENTRYPOINT ["rtrec_server"]
-CMD ["--config", "/etc/rtrec/rtrec.yaml", "--listen_address", "0.0.0.0:50051", "--metrics_address", "0.0.0.0:9464"]
+CMD ["--config", "/etc/rtrec/rtrec.yaml", "--listen_address", "0.0.0.0:50051", "--metrics_address", "0.0.0.0:9464", \
+     "--storage_path", "/var/lib/rtrec/state"]

@@ -176,7 +176,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
   }
   static const std::set<std::string> kSections = {
       "server", "catalog", "users", "text_tower", "model",
-      "policy", "batcher", "impressions", "learner", "tuner"};
+      "policy", "batcher", "impressions", "learner", "tuner", "storage"};
   if (root && root.IsMap()) {
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>("");
@@ -215,6 +215,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("history_length", &c.users.history_length, 1, 1000);
     s.Int("num_shards", &c.users.num_shards, 1, 4096);
     s.Int("max_consumed_items", &c.users.max_consumed_items, 1, 1000000);
+    s.Int("max_cached_users", &c.users.max_cached_users, 1, kMaxInt);
     s.Bool("learn_taste", &c.users.learn_taste);
     s.Double("taste_prior_precision", &c.users.taste_prior_precision, 1e-6, 1e6);
     s.Double("taste_forgetting", &c.users.taste_forgetting, 0.5, 1.0);
@@ -355,6 +356,18 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     if (o.exploration_min > o.exploration_max) {
       errors.push_back("config key 'tuner.exploration_max': must not be below tuner.exploration_min");
     }
+  }
+  {
+    Section s(node("storage"), "storage", &errors);
+    auto& o = c.storage;
+    s.Path("path", &o.path, base_dir);
+    s.Enum("sync", &o.sync, {"group_commit", "per_write"});
+    s.Int("group_commit_ms", &o.group_commit_ms, 1, 60000);
+    s.Int("checkpoint_interval_s", &o.checkpoint_interval_s, 0, int64_t{30} * 24 * 3600);
+    s.Int("checkpoints_to_keep", &o.checkpoints_to_keep, 1, 1000);
+    s.Int("user_flush_ms", &o.user_flush_ms, 1, 3600000);
+    s.Path("seed_from", &o.seed_from, base_dir);
+    s.Finish();
   }
   if (!errors.empty()) {
     return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));

@@ -77,6 +77,11 @@ struct UserStateOptions {
   // itself, and what exclusion leaves out, stay). 0 never detects a change.
   // Default: 4.
   double taste_change_surprise = 4.0;
+  // Users kept in memory (least recently used evicted first). With a store
+  // (storage.path) an evicted user is written to it and read back at their
+  // next request; without one the user's history and taste are forgotten
+  // (counted, rtrec_users_evicted_total). Default: 1,000,000.
+  int64_t max_cached_users = 1000000;
   // Share of the taste's precision kept at a detected change (0..1).
   // Default: 0.02.
   double taste_change_keep = 0.02;
@@ -295,6 +300,39 @@ struct TunerOptions {
   int64_t seed = 1;
 };
 
+// Durable state (storage/state_store.h, storage/checkpoints.h).
+struct StorageOptions {
+  // Directory of the embedded store (RocksDB) and the model checkpoints.
+  // Empty: nothing survives a restart (tests, benches). Default: empty; the
+  // Docker image sets /var/lib/rtrec/state.
+  std::string path;
+  // When an accepted write reaches the disk itself:
+  //   "group_commit": every write is in the store's write-ahead log (the
+  //     operating system's cache) before it is acknowledged, so a killed
+  //     process loses nothing; the log is fsynced every group_commit_ms, so a
+  //     power failure loses at most that window.
+  //   "per_write": the log is also fsynced before every acknowledgement
+  //     (concurrent writers share an fsync); nothing acknowledged is lost
+  //     even on power failure.
+  // Default: group_commit.
+  std::string sync = "group_commit";
+  // Interval of the background fsync under "group_commit". Default: 50.
+  int64_t group_commit_ms = 50;
+  // A model checkpoint is written after a publish once this long passed
+  // since the last one, and at shutdown. 0: only at shutdown. Default: 60.
+  int64_t checkpoint_interval_s = 60;
+  // Newest checkpoints kept (older ones are deleted). Default: 3.
+  int64_t checkpoints_to_keep = 3;
+  // Tastes of users in memory are written back this often (a user's
+  // history is written at every change). Default: 1000.
+  int64_t user_flush_ms = 1000;
+  // A folder made by the Admin ExportCheckpoint call (checkpoint.rtrec and
+  // catalog.jsonl): a store without checkpoints and catalog starts from it
+  // (its model, learner state and catalog, in the same item order); ignored
+  // once the store has its own. Default: empty.
+  std::string seed_from;
+};
+
 struct RtrecConfig {
   ServerOptions server;
   CatalogOptions catalog;
@@ -306,6 +344,7 @@ struct RtrecConfig {
   ImpressionLogOptions impressions;
   LearnerOptions learner;
   TunerOptions tuner;
+  StorageOptions storage;
 };
 
 // Parses YAML text. Relative paths are resolved against `base_dir`.

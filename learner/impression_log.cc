@@ -2,11 +2,76 @@
 
 #include <utility>
 
+#include <algorithm>
+#include <cstdio>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "rtrec/storage/v1/state.pb.h"
+#include "storage/state_keys.h"
 
 namespace rtrec::learner {
 namespace {
+
+std::string EncodeImpression(const Impression& imp) {
+  storage::v1::ImpressionRecord r;
+  r.set_request_id(imp.request_id);
+  r.set_user_id(imp.user_id);
+  r.mutable_context()->Add(imp.context.begin(), imp.context.end());
+  r.set_query(imp.query);
+  for (const auto& s : imp.slate) {
+    auto* o = r.add_slate();
+    o->set_item_index(s.item_index);
+    o->set_item_id(s.item_id);
+    o->set_score(s.score);
+    o->set_taste_score(s.taste_score);
+    o->set_propensity(s.propensity);
+    o->set_selection_probability(s.selection_probability);
+  }
+  r.set_num_candidates(imp.num_candidates);
+  r.mutable_candidates()->Add(imp.candidates.begin(), imp.candidates.end());
+  r.mutable_excluded()->Add(imp.excluded.begin(), imp.excluded.end());
+  r.set_explored(imp.explored);
+  r.set_model_version(imp.model_version);
+  r.set_logged_at_unix_us(absl::ToUnixMicros(imp.logged_at));
+  return r.SerializeAsString();
+}
+
+absl::StatusOr<Impression> DecodeImpression(std::string_view bytes) {
+  storage::v1::ImpressionRecord r;
+  if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::DataLossError("not an impression record");
+  }
+  Impression imp;
+  imp.request_id = r.request_id();
+  imp.user_id = r.user_id();
+  imp.context.assign(r.context().begin(), r.context().end());
+  imp.query = r.query();
+  for (const auto& s : r.slate()) {
+    ShownItem o;
+    o.item_index = s.item_index();
+    o.item_id = s.item_id();
+    o.score = s.score();
+    o.taste_score = s.taste_score();
+    o.propensity = s.propensity();
+    o.selection_probability = s.selection_probability();
+    imp.slate.push_back(std::move(o));
+  }
+  imp.num_candidates = r.num_candidates();
+  imp.candidates.assign(r.candidates().begin(), r.candidates().end());
+  imp.excluded.assign(r.excluded().begin(), r.excluded().end());
+  imp.explored = r.explored();
+  imp.model_version = r.model_version();
+  imp.logged_at = absl::FromUnixMicros(r.logged_at_unix_us());
+  return imp;
+}
+
+absl::Status UnreadableRecord(std::string_view key, const absl::Status& why) {
+  std::string printable;
+  for (char c : key) printable.push_back(c == '\0' ? '|' : c);
+  return absl::InternalError(absl::StrCat("storage: record '", printable, "' is unreadable (",
+                                          why.message(), "); the store is damaged or foreign"));
+}
 
 // The training example of slate position `pos` of an impression.
 Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source source,
@@ -33,6 +98,55 @@ Experience MakeExperience(const Impression& imp, size_t pos, Experience::Source 
 }
 
 }  // namespace
+
+std::string EncodeExperience(const Experience& e) {
+  storage::v1::ExperienceRecord r;
+  r.set_source(static_cast<int>(e.source));
+  r.set_request_id(e.request_id);
+  r.set_user_id(e.user_id);
+  r.mutable_context()->Add(e.context.begin(), e.context.end());
+  r.set_query(e.query);
+  r.mutable_candidates()->Add(e.candidates.begin(), e.candidates.end());
+  r.mutable_excluded()->Add(e.excluded.begin(), e.excluded.end());
+  r.set_item_index(e.item_index);
+  r.set_slate_position(e.slate_position);
+  r.set_reward(e.reward);
+  r.set_propensity(e.propensity);
+  r.set_selection_probability(e.selection_probability);
+  r.set_slate_size(e.slate_size);
+  r.set_model_version(e.model_version);
+  r.set_served_score(e.served_score);
+  r.set_served_taste_score(e.served_taste_score);
+  r.set_time_unix_us(absl::ToUnixMicros(e.time));
+  return r.SerializeAsString();
+}
+
+absl::StatusOr<Experience> DecodeExperience(std::string_view bytes) {
+  storage::v1::ExperienceRecord r;
+  if (!r.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) || r.source() < 0 ||
+      r.source() > static_cast<int>(Experience::Source::kOrganic)) {
+    return absl::DataLossError("not an experience record");
+  }
+  Experience e;
+  e.source = static_cast<Experience::Source>(r.source());
+  e.request_id = r.request_id();
+  e.user_id = r.user_id();
+  e.context.assign(r.context().begin(), r.context().end());
+  e.query = r.query();
+  e.candidates.assign(r.candidates().begin(), r.candidates().end());
+  e.excluded.assign(r.excluded().begin(), r.excluded().end());
+  e.item_index = r.item_index();
+  e.slate_position = r.slate_position();
+  e.reward = r.reward();
+  e.propensity = r.propensity();
+  e.selection_probability = r.selection_probability();
+  e.slate_size = r.slate_size();
+  e.model_version = r.model_version();
+  e.served_score = r.served_score();
+  e.served_taste_score = r.served_taste_score();
+  e.time = absl::FromUnixMicros(r.time_unix_us());
+  return e;
+}
 
 RewardTotals LoggedRewards(const std::vector<Experience>& batch) {
   RewardTotals t;
@@ -61,14 +175,63 @@ bool ExperienceBuffer::MakeRoomLocked() {
   return true;
 }
 
-absl::Status ExperienceBuffer::TryPush(Experience e) {
+void ExperienceBuffer::AppendLocked(Experience e, storage::WriteBatch* journal) {
+  e.seq = next_seq_++;
+  // A buffer that drops its oldest (no learner) keeps nothing durable.
+  if (journal != nullptr && overflow_ == OverflowPolicy::kRefuse) {
+    journal->Put(storage::ExperienceKey(e.seq), EncodeExperience(e));
+  }
+  items_.push_back(std::move(e));
+}
+
+absl::Status ExperienceBuffer::TryPush(Experience e, storage::WriteBatch* journal) {
   rtrec::MutexLock lock(&mu_);
   if (!MakeRoomLocked()) {
     ++refused_;
     return FullError();
   }
-  items_.push_back(std::move(e));
+  AppendLocked(std::move(e), journal);
   return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> ExperienceBuffer::Restore(storage::StateStore* store,
+                                                  uint64_t learned_through) {
+  std::vector<Experience> restored;
+  uint64_t last = learned_through;
+  absl::Status bad;
+  auto scanned = store->Scan(storage::kExperiencePrefix, [&](std::string_view key,
+                                                             std::string_view value) {
+    if (key.size() != 10) {
+      bad = UnreadableRecord(key, absl::DataLossError("bad key"));
+      return false;
+    }
+    const uint64_t seq = storage::DecodeUint64(key.substr(2));
+    last = std::max(last, seq);
+    if (seq <= learned_through) return true;
+    auto e = DecodeExperience(value);
+    if (!e.ok()) {
+      bad = UnreadableRecord(key, e.status());
+      return false;
+    }
+    e->seq = seq;
+    restored.push_back(std::move(*e));
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  storage::WriteBatch learned;
+  learned.DeleteRange(storage::ExperienceKey(0), storage::ExperienceKey(learned_through + 1));
+  if (auto s = store->Write(learned); !s.ok()) return s;
+  rtrec::MutexLock lock(&mu_);
+  const int64_t n = static_cast<int64_t>(restored.size());
+  for (auto& e : restored) items_.push_back(std::move(e));
+  next_seq_ = std::max(next_seq_, last + 1);
+  return n;
+}
+
+void ExperienceBuffer::RestoreReserved(int64_t n) {
+  rtrec::MutexLock lock(&mu_);
+  reserved_ += n;
 }
 
 absl::Status ExperienceBuffer::Reserve() {
@@ -81,19 +244,19 @@ absl::Status ExperienceBuffer::Reserve() {
   return absl::OkStatus();
 }
 
-void ExperienceBuffer::PushReserved(Experience e) {
+void ExperienceBuffer::PushReserved(Experience e, storage::WriteBatch* journal) {
   rtrec::MutexLock lock(&mu_);
   if (reserved_ > 0) --reserved_;
-  items_.push_back(std::move(e));
+  AppendLocked(std::move(e), journal);
 }
 
-void ExperienceBuffer::PushUnanswered(Experience e) {
+void ExperienceBuffer::PushUnanswered(Experience e, storage::WriteBatch* journal) {
   rtrec::MutexLock lock(&mu_);
   if (!MakeRoomLocked()) {
     ++dropped_unanswered_;
     return;
   }
-  items_.push_back(std::move(e));
+  AppendLocked(std::move(e), journal);
 }
 
 std::vector<Experience> ExperienceBuffer::PopLocked(int64_t max) {
@@ -185,10 +348,91 @@ void ImpressionLog::Record(Impression impression) {
   entry.answered.assign(impression.slate.size(), 0);
   entry.reward_sum.assign(impression.slate.size(), 0.0);
   entry.had_positive.assign(impression.slate.size(), 0);
+  if (store_) journal_.Put(storage::ImpressionKey(id), EncodeImpression(impression));
   entry.impression = std::move(impression);
   order_.emplace_back(now, id);
   entries_[id] = std::move(entry);
   ++stats_.logged;
+  // An impression that cannot be written is still served; its feedback
+  // after a restart would be answered NOT_FOUND.
+  if (auto s = WriteJournalLocked(); !s.ok()) {
+    std::fprintf(stderr, "rtrec: impression %s not stored: %s\n", id.c_str(),
+                 std::string(s.message()).c_str());
+  }
+}
+
+void ImpressionLog::AttachStore(storage::StateStore* store) {
+  rtrec::MutexLock lock(&mu_);
+  store_ = store;
+}
+
+absl::Status ImpressionLog::WriteJournalLocked() {
+  if (store_ == nullptr || journal_.empty()) return absl::OkStatus();
+  absl::Status s = store_->Write(journal_);
+  journal_ = storage::WriteBatch();
+  return s;
+}
+
+void ImpressionLog::ReplayFeedbackLocked(Entry& entry, size_t pos, double reward) {
+  const bool sum = options_.feedback_aggregation == "sum";
+  if (!entry.answered[pos]) {
+    entry.answered[pos] = 1;
+    entry.reward_sum[pos] = reward;
+    if (sum) buffer_->RestoreReserved(1);
+  } else if (sum) {
+    entry.reward_sum[pos] += reward;
+  }
+  if (reward > 0) entry.had_positive[pos] = 1;
+}
+
+absl::StatusOr<int64_t> ImpressionLog::Restore() {
+  rtrec::MutexLock lock(&mu_);
+  if (store_ == nullptr) return 0;
+  absl::Status bad;
+  std::vector<std::pair<absl::Time, std::string>> order;
+  auto scanned = store_->Scan(storage::kImpressionPrefix, [&](std::string_view key,
+                                                              std::string_view value) {
+    auto imp = DecodeImpression(value);
+    if (!imp.ok()) {
+      bad = UnreadableRecord(key, imp.status());
+      return false;
+    }
+    Entry entry;
+    entry.answered.assign(imp->slate.size(), 0);
+    entry.reward_sum.assign(imp->slate.size(), 0.0);
+    entry.had_positive.assign(imp->slate.size(), 0);
+    order.emplace_back(imp->logged_at, imp->request_id);
+    entry.impression = std::move(*imp);
+    entries_[entry.impression.request_id] = std::move(entry);
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  storage::WriteBatch orphans;  // feedback of impressions that closed
+  scanned = store_->Scan(storage::kFeedbackPrefix, [&](std::string_view key, std::string_view value) {
+    const size_t zero = key.find('\0', 2);
+    storage::v1::FeedbackRecord r;
+    if (zero == std::string_view::npos || key.size() != zero + 9 ||
+        !r.ParseFromArray(value.data(), static_cast<int>(value.size()))) {
+      bad = UnreadableRecord(key, absl::DataLossError("not a feedback record"));
+      return false;
+    }
+    next_feedback_seq_ = std::max(next_feedback_seq_, storage::DecodeUint64(key.substr(zero + 1)) + 1);
+    auto it = entries_.find(std::string(key.substr(2, zero - 2)));
+    if (it == entries_.end() || r.slate_position() < 0 ||
+        static_cast<size_t>(r.slate_position()) >= it->second.answered.size()) {
+      orphans.Delete(std::string(key));
+      return true;
+    }
+    ReplayFeedbackLocked(it->second, static_cast<size_t>(r.slate_position()), r.reward());
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  if (auto s = store_->Write(orphans); !s.ok()) return s;
+  std::sort(order.begin(), order.end());
+  for (auto& o : order) order_.push_back(std::move(o));
+  return static_cast<int64_t>(order.size());
 }
 
 absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
@@ -201,6 +445,7 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
   ExpireLocked(now);
   auto it = entries_.find(request_id);
   if (it == entries_.end()) {
+    WriteJournalLocked().IgnoreError();  // what expired on the way
     if (closed_.contains(request_id)) {
       ++stats_.late;
       return JoinOutcome::kLate;
@@ -229,31 +474,56 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
       if (first_positive) *first_positive = true;
     }
   };
+  storage::WriteBatch* journal = store_ ? &journal_ : nullptr;
+  // The event itself, so that a restart rebuilds the join (a duplicate only
+  // matters under "sum", or when it is the first positive one).
+  auto journal_event = [&] {
+    if (journal == nullptr) return;
+    storage::v1::FeedbackRecord r;
+    r.set_slate_position(static_cast<int32_t>(pos));
+    r.set_reward(reward);
+    journal->Put(storage::FeedbackKey(request_id, next_feedback_seq_++), r.SerializeAsString());
+  };
   if (entry.answered[pos]) {
     if (sum) entry.reward_sum[pos] += reward;
+    if (sum || (reward > 0 && !entry.had_positive[pos])) journal_event();
     note_positive();
     ++stats_.duplicate;
+    if (auto s = WriteJournalLocked(); !s.ok()) return s;
     return JoinOutcome::kDuplicate;
   }
   if (sum) {
     // The summed reward is learned when the impression closes; its slot in
     // the buffer is held from now on.
-    if (auto s = buffer_->Reserve(); !s.ok()) return s;
+    if (auto s = buffer_->Reserve(); !s.ok()) {
+      WriteJournalLocked().IgnoreError();  // what expired on the way
+      return s;
+    }
     entry.reward_sum[pos] = reward;
   } else {
     Experience e = MakeExperience(imp, pos, Experience::Source::kJoined, reward, now);
-    if (auto s = buffer_->TryPush(learned ? e : std::move(e)); !s.ok()) return s;
+    if (auto s = buffer_->TryPush(learned ? e : std::move(e), journal); !s.ok()) {
+      WriteJournalLocked().IgnoreError();
+      return s;
+    }
     if (learned) *learned = std::move(e);
   }
+  journal_event();
   entry.answered[pos] = 1;
   note_positive();
   ++stats_.joined;
+  if (auto s = WriteJournalLocked(); !s.ok()) return s;
   return JoinOutcome::kJoined;
 }
 
 int64_t ImpressionLog::ExpireDue() {
   rtrec::MutexLock lock(&mu_);
-  return ExpireLocked(clock_->Now());
+  const int64_t n = ExpireLocked(clock_->Now());
+  if (auto s = WriteJournalLocked(); !s.ok()) {
+    std::fprintf(stderr, "rtrec: closing impressions not stored: %s\n",
+                 std::string(s.message()).c_str());
+  }
+  return n;
 }
 
 int64_t ImpressionLog::ExpireLocked(absl::Time now) {
@@ -277,16 +547,24 @@ void ImpressionLog::ExpireFrontLocked() {
   const Impression& imp = entry.impression;
   const absl::Time now = clock_->Now();
   const bool sum = options_.feedback_aggregation == "sum";
+  storage::WriteBatch* journal = store_ ? &journal_ : nullptr;
   for (size_t pos = 0; pos < imp.slate.size(); ++pos) {
     if (entry.answered[pos]) {
       if (sum) {
         buffer_->PushReserved(MakeExperience(imp, pos, Experience::Source::kJoined,
-                                             entry.reward_sum[pos], now));
+                                             entry.reward_sum[pos], now),
+                              journal);
       }
       continue;
     }
     buffer_->PushUnanswered(MakeExperience(imp, pos, Experience::Source::kExpired,
-                                           options_.default_reward, now));
+                                           options_.default_reward, now),
+                            journal);
+  }
+  if (journal) {
+    journal->Delete(storage::ImpressionKey(id));
+    const std::string prefix = storage::FeedbackKeyPrefix(id);
+    journal->DeleteRange(prefix, storage::PrefixEnd(prefix));
   }
   entries_.erase(it);
   ++stats_.expired;

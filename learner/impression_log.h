@@ -22,6 +22,14 @@
 // rtrec itself; when the buffer is full they are dropped and counted
 // (ExperienceBuffer::stats().dropped_unanswered).
 //
+// Durability (AttachStore): with a state store every impression, every
+// accepted feedback event and every experience waiting for the learner is
+// written to it (storage/state_keys.h) before the call returns, and a
+// closing impression's records are replaced by its experiences in one batch.
+// Restore() rebuilds the open impressions (with their joins, expiring on the
+// original schedule) and the unlearned experiences after a restart. The
+// memory of recently closed requests (late feedback) is not kept.
+//
 // Thread safety: all methods of both classes may be called from any thread.
 #ifndef RTREC_LEARNER_IMPRESSION_LOG_H_
 #define RTREC_LEARNER_IMPRESSION_LOG_H_
@@ -40,6 +48,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "config/options.h"
+#include "storage/state_store.h"
 
 namespace rtrec::learner {
 
@@ -99,6 +108,9 @@ struct Experience {
   float served_score = 0;
   float served_taste_score = 0;
   absl::Time time;
+  // Position in the stream of experiences (ExperienceBuffer), from 1; a
+  // checkpoint records the last one its weights learned.
+  uint64_t seq = 0;
 };
 
 // The logged examples (joined or unanswered, not organic) of a batch and
@@ -137,14 +149,29 @@ class ExperienceBuffer {
   explicit ExperienceBuffer(int64_t capacity, OverflowPolicy overflow = OverflowPolicy::kRefuse)
       : capacity_(capacity), overflow_(overflow) {}
 
+  // Every push gives the experience the next sequence number. With
+  // `journal` (and a buffer that keeps what it is given, kRefuse) the
+  // experience's record is added to it, for the caller to write.
+  //
   // Appends, or refuses with RESOURCE_EXHAUSTED when full (nothing changes).
-  absl::Status TryPush(Experience e) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status TryPush(Experience e, storage::WriteBatch* journal = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Holds one slot for a later PushReserved, or refuses when full.
   absl::Status Reserve() ABSL_LOCKS_EXCLUDED(mu_);
   // Appends into a slot held by Reserve(); never refuses.
-  void PushReserved(Experience e) ABSL_LOCKS_EXCLUDED(mu_);
+  void PushReserved(Experience e, storage::WriteBatch* journal = nullptr) ABSL_LOCKS_EXCLUDED(mu_);
   // Appends a default-reward example; when full, drops and counts it.
-  void PushUnanswered(Experience e) ABSL_LOCKS_EXCLUDED(mu_);
+  void PushUnanswered(Experience e, storage::WriteBatch* journal = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // After a restart: appends every experience of `store` with a sequence
+  // number above `learned_through` (past the capacity if need be: they were
+  // accepted), deletes the older ones, and continues the numbering. Returns
+  // how many were restored. INTERNAL naming the key for an unreadable record.
+  absl::StatusOr<int64_t> Restore(storage::StateStore* store, uint64_t learned_through)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Holds `n` slots without the capacity check (Restore of "sum" joins).
+  void RestoreReserved(int64_t n) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Removes and returns up to `max` experiences, oldest first, at once.
   std::vector<Experience> PopBatch(int64_t max) ABSL_LOCKS_EXCLUDED(mu_);
@@ -169,6 +196,7 @@ class ExperienceBuffer {
   bool MakeRoomLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status FullError() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::vector<Experience> PopLocked(int64_t max) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AppendLocked(Experience e, storage::WriteBatch* journal) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t capacity_;
   const OverflowPolicy overflow_;
@@ -179,7 +207,12 @@ class ExperienceBuffer {
   int64_t discarded_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t dropped_unanswered_ ABSL_GUARDED_BY(mu_) = 0;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };
+
+// The store records of experiences and impressions (state.proto).
+std::string EncodeExperience(const Experience& e);
+absl::StatusOr<Experience> DecodeExperience(std::string_view bytes);
 
 struct ImpressionLogStats {
   int64_t logged = 0;
@@ -226,6 +259,15 @@ class ImpressionLog {
   // Expires every impression older than reward_wait_ms; returns how many.
   int64_t ExpireDue() ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Writes every impression, feedback event and experience to `store` from
+  // now on (see above). Call before the first Record. REQUIRES: store
+  // outlives the log.
+  void AttachStore(storage::StateStore* store) ABSL_LOCKS_EXCLUDED(mu_);
+  // After a restart: the open impressions of the attached store, with their
+  // joined feedback. Returns how many. INTERNAL naming the key for an
+  // unreadable record.
+  absl::StatusOr<int64_t> Restore() ABSL_LOCKS_EXCLUDED(mu_);
+
   ImpressionLogStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -241,6 +283,10 @@ class ImpressionLog {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes what this call added to the journal; the store's error if any.
+  absl::Status WriteJournalLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies one stored feedback event to its open impression.
+  void ReplayFeedbackLocked(Entry& entry, size_t pos, double reward) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const config::ImpressionLogOptions options_;
   Clock* const clock_;
@@ -254,6 +300,10 @@ class ImpressionLog {
   // Recently closed request ids, oldest first, for recognising late feedback.
   std::deque<std::string> closed_order_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> closed_ ABSL_GUARDED_BY(mu_);
+  storage::StateStore* store_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Records of the call in progress (with a store).
+  storage::WriteBatch journal_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_feedback_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace rtrec::learner

@@ -7,6 +7,7 @@
 #include <deque>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <thread>
 #include <utility>
 
@@ -15,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "common/mutex.h"
 #include "absl/container/flat_hash_map.h"
+#include "learner/checkpointing.h"
 #include "model/policy_probabilities.h"
 #include "model/recommender_model.h"
 #include "model/text_embedder_impl.h"
@@ -265,6 +267,37 @@ struct Learner::Impl {
   std::deque<Experience> replay;
   int64_t steps_since_publish = 0;
   absl::Time last_publish;
+  // Experience::seq of the last experience consumed, and its value when the
+  // serving weights were last decided (published or a candidate refused).
+  uint64_t consumed_through = 0;
+  uint64_t published_through = 0;
+  // stats.steps and stats.examples when published_through was set.
+  int64_t steps_published = 0;
+  int64_t examples_published = 0;
+  absl::Duration checkpoint_interval = absl::InfiniteDuration();
+  std::function<void(storage::v1::CheckpointRecord)> checkpoint_hook;
+  absl::Time last_checkpoint;
+  // ReplaceServing() hands the learner thread a swap to run.
+  rtrec::Mutex replace_mu;
+  std::function<absl::Status()> replace ABSL_GUARDED_BY(replace_mu);
+  bool replace_done ABSL_GUARDED_BY(replace_mu) = false;
+  absl::Status replace_status ABSL_GUARDED_BY(replace_mu);
+
+  // Runs an operator's swap (see ReplaceServing) on the calling thread,
+  // which is the learner's.
+  absl::Status RunReplace(const std::function<absl::Status()>& swap) {
+    absl::Status st = swap();
+    if (!st.ok()) return st;
+    RollBack(*store->Current());
+    published_through = consumed_through;
+    {
+      rtrec::MutexLock lock(&stats_mu);
+      steps_published = stats.steps;
+      examples_published = stats.examples;
+      stats.last_published_version = store->Current()->version;
+    }
+    return absl::OkStatus();
+  }
 
   std::function<void(model::ModelWeights&)> after_backward;
 
@@ -485,6 +518,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
   const int64_t n = catalog->size();
   std::vector<const Experience*> used;
   std::vector<int64_t> logged_rows, next_rows;
+  for (const auto& e : batch) s.consumed_through = std::max(s.consumed_through, e.seq);
   for (const auto& e : batch) {
     if (e.item_index < 0 || e.item_index >= n) continue;
     const bool logged = IsLogged(e);
@@ -679,12 +713,24 @@ PublishDecision Learner::MaybePublish() {
   return PublishNow();
 }
 
+PublishDecision Learner::PublishPending() {
+  if (impl_->steps_since_publish == 0) return PublishDecision{};
+  return PublishNow();
+}
+
 PublishDecision Learner::PublishNow() {
   Impl& s = *impl_;
   PublishDecision d;
   d.attempted = true;
   s.steps_since_publish = 0;
   s.last_publish = s.clock->Now();
+  // Published or refused (and rolled back), what was consumed is decided.
+  s.published_through = s.consumed_through;
+  {
+    rtrec::MutexLock lock(&s.stats_mu);
+    s.steps_published = s.stats.steps;
+    s.examples_published = s.stats.examples;
+  }
   auto serving = s.store->Current();
   d.version = serving->version + 1;
   std::shared_ptr<model::ModelSnapshot> candidate;
@@ -769,14 +815,152 @@ void Learner::Start(ExperienceBuffer* buffer,
     while (!s.stop.HasBeenNotified()) {
       auto batch = s.buffer->WaitAndPopBatch(s.options.batch_size, absl::Milliseconds(100),
                                              absl::Milliseconds(s.options.max_batch_wait_ms));
+      std::function<absl::Status()> replace;
+      {
+        rtrec::MutexLock lock(&s.replace_mu);
+        replace = std::move(s.replace);
+        s.replace = nullptr;
+      }
+      if (replace) {
+        absl::Status st = s.RunReplace(replace);
+        if (st.ok() && s.checkpoint_hook) {
+          s.last_checkpoint = s.clock->Now();
+          auto record = MakeCheckpoint();
+          if (record.ok()) s.checkpoint_hook(std::move(*record));
+        }
+        rtrec::MutexLock lock(&s.replace_mu);
+        s.replace_status = st;
+        s.replace_done = true;
+      }
       if (!batch.empty()) {
         auto step = Train(batch);
         if (!step.ok()) std::fprintf(stderr, "rtrec learner: %s\n", step.status().ToString().c_str());
         if (after_batch) after_batch(batch);
       }
-      MaybePublish();
+      const PublishDecision d = MaybePublish();
+      if (d.published && s.checkpoint_hook &&
+          s.clock->Now() - s.last_checkpoint >= s.checkpoint_interval) {
+        s.last_checkpoint = s.clock->Now();
+        auto record = MakeCheckpoint();
+        if (record.ok()) {
+          s.checkpoint_hook(std::move(*record));
+        } else {
+          std::fprintf(stderr, "rtrec learner: %s\n", record.status().ToString().c_str());
+        }
+      }
     }
   });
+}
+
+void Learner::SetCheckpointHook(absl::Duration interval,
+                                std::function<void(storage::v1::CheckpointRecord)> hook) {
+  impl_->checkpoint_interval = interval;
+  impl_->checkpoint_hook = std::move(hook);
+  impl_->last_checkpoint = impl_->clock->Now();
+}
+
+namespace {
+
+constexpr const char* kRowAdamNames[] = {"item_id_adam", "item_bias_adam"};
+
+}  // namespace
+
+absl::StatusOr<storage::v1::CheckpointRecord> Learner::MakeCheckpoint() {
+  Impl& s = *impl_;
+  storage::v1::CheckpointRecord record;
+  auto serving = s.store->Current();
+  try {
+    record.set_weights(SerializeWeights(*serving->weights));
+    torch::serialize::OutputArchive archive;
+    s.optimizer->save(archive);
+    RowAdam* rows[] = {&s.item_id_adam, &s.item_bias_adam};
+    for (int i = 0; i < 2; ++i) {
+      if (!rows[i]->m.defined()) continue;
+      archive.write(absl::StrCat(kRowAdamNames[i], ".m"), rows[i]->m, true);
+      archive.write(absl::StrCat(kRowAdamNames[i], ".v"), rows[i]->v, true);
+      archive.write(absl::StrCat(kRowAdamNames[i], ".steps"), rows[i]->steps, true);
+    }
+    std::ostringstream out;
+    archive.save_to(out);
+    record.set_optimizer(out.str());
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("checkpoint: cannot serialise: ", e.what_without_backtrace()));
+  }
+  record.set_model_version(serving->version);
+  record.set_learned_through(static_cast<int64_t>(s.published_through));
+  record.set_created_unix_ms(absl::ToUnixMillis(absl::Now()));
+  record.set_baseline(s.baseline);
+  record.set_baseline_set(s.baseline_set);
+  record.set_learning_rate(s.learning_rate.load());
+  record.set_epsilon(s.policy->Get().epsilon);
+  record.mutable_item_counts()->Add(s.item_counts.begin(), s.item_counts.end());
+  record.set_learner_steps(s.steps_published);
+  record.set_learner_examples(s.examples_published);
+  return record;
+}
+
+absl::Status Learner::RestoreFrom(const storage::v1::CheckpointRecord& record) {
+  Impl& s = *impl_;
+  s.RollBack(*s.store->Current());  // the serving weights; a fresh optimizer
+  if (!record.optimizer().empty()) {
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(record.optimizer().data(), record.optimizer().size(), s.weights->device);
+      s.optimizer->load(archive);
+      RowAdam* rows[] = {&s.item_id_adam, &s.item_bias_adam};
+      for (int i = 0; i < 2; ++i) {
+        RowAdam r;
+        if (archive.try_read(absl::StrCat(kRowAdamNames[i], ".m"), r.m, true) &&
+            archive.try_read(absl::StrCat(kRowAdamNames[i], ".v"), r.v, true) &&
+            archive.try_read(absl::StrCat(kRowAdamNames[i], ".steps"), r.steps, true)) {
+          *rows[i] = std::move(r);
+        }
+      }
+    } catch (const c10::Error& e) {
+      std::fprintf(stderr, "rtrec learner: the checkpoint's optimizer state is not used (%s); it restarts\n",
+                   e.what_without_backtrace());
+      s.ResetOptimizer();
+    }
+  }
+  s.baseline = record.baseline();
+  s.baseline_set = record.baseline_set();
+  if (record.learning_rate() > 0) SetLearningRate(record.learning_rate());
+  model::PolicyParams p = s.policy->Get();
+  p.epsilon = record.epsilon();
+  s.policy->Set(p);
+  s.item_counts.assign(record.item_counts().begin(), record.item_counts().end());
+  s.item_count_total = 0;
+  for (double c : s.item_counts) s.item_count_total += c;
+  s.text_catalog_version = -1;  // item_text and the counts' length follow the catalog
+  s.consumed_through = s.published_through = static_cast<uint64_t>(record.learned_through());
+  s.steps_published = record.learner_steps();
+  s.examples_published = record.learner_examples();
+  rtrec::MutexLock lock(&s.stats_mu);
+  s.stats.steps = record.learner_steps();
+  s.stats.examples = record.learner_examples();
+  s.stats.last_published_version = record.model_version();
+  return absl::OkStatus();
+}
+
+absl::Status Learner::ReplaceServing(std::function<absl::Status()> swap) {
+  Impl& s = *impl_;
+  if (!s.thread.joinable()) {
+    absl::Status st = s.RunReplace(swap);
+    if (st.ok() && s.checkpoint_hook) {
+      auto record = MakeCheckpoint();
+      if (record.ok()) s.checkpoint_hook(std::move(*record));
+    }
+    return st;
+  }
+  rtrec::MutexLock lock(&s.replace_mu);
+  // One at a time: wait for an earlier one to be taken.
+  s.replace_mu.Await(absl::Condition(
+      +[](Impl* impl) ABSL_NO_THREAD_SAFETY_ANALYSIS { return impl->replace == nullptr; }, &s));
+  s.replace = std::move(swap);
+  s.replace_done = false;
+  s.replace_mu.Await(absl::Condition(
+      +[](Impl* impl) ABSL_NO_THREAD_SAFETY_ANALYSIS { return impl->replace_done; }, &s));
+  return s.replace_status;
 }
 
 void Learner::Stop() {

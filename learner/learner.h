@@ -64,6 +64,7 @@
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
 #include "model/user_state.h"
+#include "rtrec/storage/v1/state.pb.h"
 #include "tuner/online_tuner.h"
 
 namespace rtrec::learner {
@@ -144,6 +145,8 @@ class Learner {
   PublishDecision MaybePublish();
   // Checks and publishes now.
   PublishDecision PublishNow();
+  // PublishNow() when a step ran since the last publish (at shutdown).
+  PublishDecision PublishPending();
 
   // Runs the learner thread: waits for experiences, trains, publishes.
   // `after_batch` (optional) sees every batch after its step (the tuner
@@ -163,6 +166,33 @@ class Learner {
   // learner computes, as in serving: the model then learns what the tastes
   // do not already explain. Call before Start(); null (the default): none.
   void UseUserTastes(const model::UserState* users);
+
+  // Checkpoints (storage/checkpoints.h). A checkpoint holds the serving
+  // snapshot's weights and version, the learner's optimizer state, baseline,
+  // learning rate, exploration and item counts, and learned_through: the
+  // sequence number (Experience::seq) of the last experience consumed when
+  // the serving weights were published (or a candidate was refused), so a
+  // restart replays exactly the later ones.
+  //
+  // After a publish, once `interval` passed since the last checkpoint,
+  // `hook` receives one on the learner thread. Call before Start().
+  void SetCheckpointHook(absl::Duration interval,
+                         std::function<void(storage::v1::CheckpointRecord)> hook);
+  // A checkpoint now. Learner thread, or after Stop().
+  absl::StatusOr<storage::v1::CheckpointRecord> MakeCheckpoint();
+  // Goes on from `record` (whose weights serving already has, see
+  // SnapshotFromArchive): the trainable weights are the serving ones; the
+  // optimizer state (fresh when unreadable, logged), baseline, learning
+  // rate, exploration, item counts and counters are the record's. Before
+  // Start().
+  absl::Status RestoreFrom(const storage::v1::CheckpointRecord& record);
+  // An operator's change of the serving model (a rollback): runs `swap` on
+  // the learner thread between two steps (at once when the thread is not
+  // running), so no publish interleaves; when it succeeds the trainable
+  // weights become the serving ones, the optimizer restarts, and the
+  // checkpoint hook (if any) receives a checkpoint at once. Returns what
+  // `swap` returned.
+  absl::Status ReplaceServing(std::function<absl::Status()> swap);
 
   void SetLearningRate(double learning_rate);
   double learning_rate() const;

@@ -1,6 +1,14 @@
 #include "model/catalog.h"
 
 #include <fstream>
+
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
+
+#include "rtrec/storage/v1/state.pb.h"
+#include "storage/state_keys.h"
+
+#include <fstream>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -22,16 +30,17 @@ std::optional<int64_t> CatalogSnapshot::Find(const std::string& item_id) const {
   return it->second;
 }
 
-Catalog::Catalog(config::CatalogOptions options)
+Catalog::Catalog(config::CatalogOptions options, storage::StateStore* store)
     : options_(std::move(options)),
+      store_(store),
       current_(std::make_shared<const CatalogSnapshot>()) {}
 
 absl::StatusOr<std::unique_ptr<Catalog>> Catalog::Create(
-    const config::CatalogOptions& options) {
+    const config::CatalogOptions& options, storage::StateStore* store) {
   if (options.max_items < 1) {
     return absl::InvalidArgumentError("catalog.max_items: must be at least 1");
   }
-  return std::unique_ptr<Catalog>(new Catalog(options));
+  return std::unique_ptr<Catalog>(new Catalog(options, store));
 }
 
 std::shared_ptr<const CatalogSnapshot> Catalog::Snapshot() const {
@@ -70,26 +79,68 @@ absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
   next->version_ = old->version_ + 1;
   next->text_dim_ = dim;
   UpsertResult result;
+  storage::WriteBatch journal;
   for (CatalogItem& item : items) {
     auto it = next->index_of_.find(item.item_id);
     auto shared = std::make_shared<const CatalogItem>(std::move(item));
+    int64_t index = 0;
     if (it != next->index_of_.end()) {
-      next->items_[it->second] = std::move(shared);
+      index = it->second;
+      next->items_[index] = std::move(shared);
       ++result.updated;
     } else {
-      int64_t index = next->size();
+      index = next->size();
       next->index_of_.emplace(shared->item_id, index);
       next->items_.push_back(std::move(shared));
       ++result.inserted;
     }
+    if (store_ != nullptr) {
+      const CatalogItem& stored = *next->items_[index];
+      storage::v1::CatalogItemRecord r;
+      r.set_item_id(stored.item_id);
+      r.set_title(stored.title);
+      r.set_text(stored.text);
+      r.mutable_tags()->Add(stored.tags.begin(), stored.tags.end());
+      journal.Put(storage::CatalogKey(static_cast<uint64_t>(index)), r.SerializeAsString());
+    }
   }
   result.catalog_size = next->size();
   result.catalog_version = next->version_;
+  // In the store before anyone is served from it: an item served is an item
+  // a restart still knows.
+  if (store_ != nullptr) {
+    if (auto s = store_->Write(journal); !s.ok()) return s;
+  }
   {
     rtrec::MutexLock lock(&mu_);
     current_ = std::move(next);
   }
   return result;
+}
+
+absl::StatusOr<std::vector<CatalogItem>> ReadStoredCatalog(const storage::StateStore& store) {
+  std::vector<CatalogItem> items;
+  absl::Status bad;
+  auto scanned = store.Scan(storage::kCatalogPrefix, [&](std::string_view key, std::string_view value) {
+    storage::v1::CatalogItemRecord r;
+    if (key.size() != 10 || storage::DecodeUint64(key.substr(2)) != items.size() ||
+        !r.ParseFromArray(value.data(), static_cast<int>(value.size())) || r.item_id().empty()) {
+      bad = absl::DataLossError(absl::StrCat(
+          "storage: catalog record ", items.size(), " in ", store.path(),
+          " is missing or unreadable; the store is damaged or foreign"));
+      return false;
+    }
+    CatalogItem item;
+    item.item_id = r.item_id();
+    item.title = r.title();
+    item.text = r.text();
+    item.tags.assign(r.tags().begin(), r.tags().end());
+    items.push_back(std::move(item));
+    return true;
+  });
+  if (!scanned.ok()) return scanned;
+  if (!bad.ok()) return bad;
+  return items;
 }
 
 absl::StatusOr<int64_t> Catalog::ReplaceTextEmbeddings(
@@ -147,6 +198,31 @@ absl::Status ValidateCatalogItem(const CatalogItem& item,
           absl::StrCat(field_prefix, ".tags[", t, "]: longer than 256 bytes"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status WriteCatalogJsonl(const CatalogSnapshot& catalog, const std::string& path) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  for (int64_t i = 0; i < catalog.size(); ++i) {
+    const CatalogItem& item = catalog.item(i);
+    google::protobuf::Struct obj;
+    auto& f = *obj.mutable_fields();
+    f["item_id"].set_string_value(item.item_id);
+    f["title"].set_string_value(item.title);
+    f["text"].set_string_value(item.text);
+    auto* tags = f["tags"].mutable_list_value();
+    for (const auto& t : item.tags) tags->add_values()->set_string_value(t);
+    std::string line;
+    if (!google::protobuf::util::MessageToJsonString(obj, &line, options).ok()) {
+      return absl::InternalError(absl::StrCat("cannot encode item ", item.item_id));
+    }
+    out << line << "\n";
+  }
+  out.flush();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
 }
 

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "config/options.h"
+#include "storage/state_store.h"
 
 namespace rtrec::model {
 
@@ -64,8 +65,10 @@ struct UpsertResult {
 
 class Catalog {
  public:
+  // With `store` (optional, outliving the catalog) every upserted item is
+  // written to it, by index, before the new snapshot is served.
   static absl::StatusOr<std::unique_ptr<Catalog>> Create(
-      const config::CatalogOptions& options);
+      const config::CatalogOptions& options, storage::StateStore* store = nullptr);
 
   std::shared_ptr<const CatalogSnapshot> Snapshot() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -87,9 +90,10 @@ class Catalog {
   int64_t max_items() const { return options_.max_items; }
 
  private:
-  explicit Catalog(config::CatalogOptions options);
+  Catalog(config::CatalogOptions options, storage::StateStore* store);
 
   const config::CatalogOptions options_;
+  storage::StateStore* const store_;
   rtrec::Mutex write_mu_;  // serialises writers; held while building a snapshot
   mutable rtrec::Mutex mu_;  // guards the pointer only, held briefly
   std::shared_ptr<const CatalogSnapshot> current_ ABSL_GUARDED_BY(mu_);
@@ -99,6 +103,14 @@ class Catalog {
 absl::Status ValidateCatalogItem(const CatalogItem& item,
                                  const std::string& field_prefix,
                                  int64_t max_text_bytes);
+
+// The items a store holds, in index order, without text embeddings.
+// DATA_LOSS naming the store when a record is missing or unreadable.
+absl::StatusOr<std::vector<CatalogItem>> ReadStoredCatalog(const storage::StateStore& store);
+
+// Writes `catalog` as a JSONL catalog file, in index order (what
+// ReadCatalogJsonl reads back into the same indices).
+absl::Status WriteCatalogJsonl(const CatalogSnapshot& catalog, const std::string& path);
 
 // Reads a JSONL catalog file: one JSON object a line with "item_id" (required),
 // "title", "text" and "tags". Blank lines are skipped. Errors name the line.

@@ -2,11 +2,25 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
+#include "rtrec/storage/v1/state.pb.h"
+#include "storage/state_keys.h"
 
 namespace rtrec::model {
+namespace {
+
+std::string EncodeTaste(const TasteEstimate& taste) {
+  storage::v1::UserTasteRecord t;
+  t.mutable_mean()->Add(taste.mean.begin(), taste.mean.end());
+  t.mutable_precision()->Add(taste.precision.begin(), taste.precision.end());
+  t.set_unclicked_surprise(taste.unclicked_surprise);
+  return t.SerializeAsString();
+}
+
+}  // namespace
 
 namespace {
 
@@ -100,13 +114,20 @@ bool UpdateTaste(TasteEstimate* taste, const std::vector<float>& x, double base_
   return changed;
 }
 
-UserState::UserState(const config::UserStateOptions& options, int64_t taste_dim)
+UserState::UserState(const config::UserStateOptions& options, int64_t taste_dim,
+                     storage::StateStore* store)
     : options_(options),
       taste_dim_(options.learn_taste ? taste_dim : 0),
+      store_(store),
+      users_per_shard_(std::max<int64_t>(
+          1, (options.max_cached_users + options.num_shards - 1) / options.num_shards)),
       shards_(new Shard[options.num_shards]) {}
 
 absl::StatusOr<std::unique_ptr<UserState>> UserState::Create(
-    const config::UserStateOptions& options, int64_t taste_dim) {
+    const config::UserStateOptions& options, int64_t taste_dim, storage::StateStore* store) {
+  if (options.max_cached_users < 1) {
+    return absl::InvalidArgumentError("users.max_cached_users: must be at least 1");
+  }
   if (options.history_length < 1) {
     return absl::InvalidArgumentError("users.history_length: must be at least 1");
   }
@@ -129,7 +150,7 @@ absl::StatusOr<std::unique_ptr<UserState>> UserState::Create(
     return absl::InvalidArgumentError("users.taste_forgetting: must be in (0, 1]");
   }
   if (taste_dim < 0) return absl::InvalidArgumentError("UserState: taste_dim must not be negative");
-  return std::unique_ptr<UserState>(new UserState(options, taste_dim));
+  return std::unique_ptr<UserState>(new UserState(options, taste_dim, store));
 }
 
 UserState::Shard& UserState::ShardFor(const std::string& user_id) const {
@@ -137,10 +158,116 @@ UserState::Shard& UserState::ShardFor(const std::string& user_id) const {
   return shards_[h % static_cast<size_t>(options_.num_shards)];
 }
 
-void UserState::Append(const std::string& user_id, int64_t item_index) {
+namespace {
+
+void LogUnreadable(const std::string& key, const char* what) {
+  std::fprintf(stderr, "rtrec: storage: record '%s' is not a %s; the user starts afresh\n",
+               key.c_str(), what);
+}
+
+}  // namespace
+
+UserState::User* UserState::FindLocked(Shard& shard, const std::string& user_id,
+                                       bool create) const {
+  auto it = shard.users.find(user_id);
+  if (it != shard.users.end()) {
+    shard.recency.splice(shard.recency.begin(), shard.recency, it->second.recency);
+    return &it->second;
+  }
+  User loaded;
+  bool found = false;
+  if (store_ != nullptr) {
+    const std::string hkey = storage::HistoryKey(user_id);
+    auto history = store_->Get(hkey);
+    storage::v1::UserHistoryRecord h;
+    if (!history.ok()) {
+      std::fprintf(stderr, "rtrec: %s\n", std::string(history.status().message()).c_str());
+    } else if (history->has_value()) {
+      if (h.ParseFromString(**history)) {
+        found = true;
+        loaded.history.assign(h.history().begin(), h.history().end());
+        loaded.since_change = h.since_change();
+        loaded.consumed_order.assign(h.consumed_order().begin(), h.consumed_order().end());
+        loaded.consumed.insert(h.consumed_order().begin(), h.consumed_order().end());
+      } else {
+        LogUnreadable(hkey, "user history");
+      }
+    }
+    const std::string tkey = storage::TasteKey(user_id);
+    auto taste = taste_dim_ > 0 ? store_->Get(tkey) : absl::StatusOr<std::optional<std::string>>();
+    storage::v1::UserTasteRecord t;
+    if (taste.ok() && taste->has_value()) {
+      if (t.ParseFromString(**taste) && t.mean_size() == taste_dim_ &&
+          t.precision_size() == taste_dim_ * taste_dim_) {
+        found = true;
+        loaded.taste.mean.assign(t.mean().begin(), t.mean().end());
+        loaded.taste.precision.assign(t.precision().begin(), t.precision().end());
+        loaded.taste.unclicked_surprise = t.unclicked_surprise();
+      } else {
+        LogUnreadable(tkey, "taste of this model's width");
+      }
+    }
+  }
+  if (!found && !create) return nullptr;
+  shard.recency.push_front(user_id);
+  loaded.recency = shard.recency.begin();
+  shard.users.emplace(user_id, std::move(loaded));
+  while (static_cast<int64_t>(shard.users.size()) > users_per_shard_) {
+    const std::string& victim = shard.recency.back();
+    auto v = shard.users.find(victim);
+    if (v->second.taste_dirty && store_ != nullptr) {
+      storage::WriteBatch batch;
+      batch.Put(storage::TasteKey(victim), EncodeTaste(v->second.taste));
+      if (auto s = store_->Write(batch); !s.ok()) {
+        std::fprintf(stderr, "rtrec: %s\n", std::string(s.message()).c_str());
+      }
+    }
+    shard.dirty_tastes.erase(victim);
+    shard.users.erase(v);
+    shard.recency.pop_back();
+    evicted_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return &shard.users.find(user_id)->second;
+}
+
+absl::Status UserState::WriteHistoryLocked(const std::string& user_id, const User& u) const {
+  if (store_ == nullptr) return absl::OkStatus();
+  storage::v1::UserHistoryRecord h;
+  h.mutable_history()->Add(u.history.begin(), u.history.end());
+  h.set_since_change(u.since_change);
+  h.mutable_consumed_order()->Add(u.consumed_order.begin(), u.consumed_order.end());
+  storage::WriteBatch batch;
+  batch.Put(storage::HistoryKey(user_id), h.SerializeAsString());
+  return store_->Write(batch);
+}
+
+absl::StatusOr<int64_t> UserState::FlushTastes() {
+  if (store_ == nullptr) return 0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < options_.num_shards; ++i) {
+    Shard& shard = shards_[i];
+    storage::WriteBatch batch;
+    {
+      rtrec::MutexLock lock(&shard.mu);
+      for (const std::string& id : shard.dirty_tastes) {
+        auto it = shard.users.find(id);
+        if (it == shard.users.end()) continue;
+        batch.Put(storage::TasteKey(id), EncodeTaste(it->second.taste));
+        it->second.taste_dirty = false;
+      }
+      shard.dirty_tastes.clear();
+      // Written under the lock: a later change is not overtaken by this one.
+      if (auto s = store_->Write(batch); !s.ok()) return s;
+    }
+    n += static_cast<int64_t>(batch.size());
+  }
+  return n;
+}
+
+absl::Status UserState::Append(const std::string& user_id, int64_t item_index) {
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  User& u = shard.users[user_id];
+  User& u = *FindLocked(shard, user_id, /*create=*/true);
   u.history.push_back(item_index);
   while (static_cast<int64_t>(u.history.size()) > options_.history_length) u.history.pop_front();
   if (u.since_change >= 0) {
@@ -155,22 +282,23 @@ void UserState::Append(const std::string& user_id, int64_t item_index) {
     u.consumed.erase(u.consumed_order.front());
     u.consumed_order.pop_front();
   }
+  return WriteHistoryLocked(user_id, u);
 }
 
 std::vector<int64_t> UserState::History(const std::string& user_id) const {
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  auto it = shard.users.find(user_id);
-  if (it == shard.users.end()) return {};
-  return std::vector<int64_t>(it->second.history.begin(), it->second.history.end());
+  const User* u = FindLocked(shard, user_id, /*create=*/false);
+  if (u == nullptr) return {};
+  return std::vector<int64_t>(u->history.begin(), u->history.end());
 }
 
 std::vector<int64_t> UserState::TowerHistory(const std::string& user_id) const {
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  auto it = shard.users.find(user_id);
-  if (it == shard.users.end()) return {};
-  const User& u = it->second;
+  const User* found = FindLocked(shard, user_id, /*create=*/false);
+  if (found == nullptr) return {};
+  const User& u = *found;
   const int64_t n = u.since_change < 0 ? static_cast<int64_t>(u.history.size()) : u.since_change;
   return std::vector<int64_t>(u.history.end() - n, u.history.end());
 }
@@ -178,18 +306,18 @@ std::vector<int64_t> UserState::TowerHistory(const std::string& user_id) const {
 std::vector<int64_t> UserState::Consumed(const std::string& user_id) const {
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  auto it = shard.users.find(user_id);
-  if (it == shard.users.end()) return {};
-  return std::vector<int64_t>(it->second.consumed_order.begin(), it->second.consumed_order.end());
+  const User* u = FindLocked(shard, user_id, /*create=*/false);
+  if (u == nullptr) return {};
+  return std::vector<int64_t>(u->consumed_order.begin(), u->consumed_order.end());
 }
 
 std::vector<float> UserState::Taste(const std::string& user_id) const {
   if (taste_dim_ == 0) return {};
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  auto it = shard.users.find(user_id);
-  if (it == shard.users.end()) return {};
-  return it->second.taste.mean;
+  const User* u = FindLocked(shard, user_id, /*create=*/false);
+  if (u == nullptr) return {};
+  return u->taste.mean;
 }
 
 void UserState::LearnTaste(const std::string& user_id, const std::vector<float>& x,
@@ -199,11 +327,20 @@ void UserState::LearnTaste(const std::string& user_id, const std::vector<float>&
   }
   Shard& shard = ShardFor(user_id);
   rtrec::MutexLock lock(&shard.mu);
-  User& u = shard.users[user_id];
-  if (UpdateTaste(&u.taste, x, base_logit, reward, options_.taste_prior_precision,
-                  options_.taste_forgetting, options_.taste_change_surprise, options_.taste_change_keep)) {
+  User& u = *FindLocked(shard, user_id, /*create=*/true);
+  const bool changed =
+      UpdateTaste(&u.taste, x, base_logit, reward, options_.taste_prior_precision,
+                  options_.taste_forgetting, options_.taste_change_surprise, options_.taste_change_keep);
+  if (store_ != nullptr && !u.taste_dirty) {
+    u.taste_dirty = true;
+    shard.dirty_tastes.insert(user_id);
+  }
+  if (changed) {
     u.since_change = 0;
     taste_changes_.fetch_add(1, std::memory_order_relaxed);
+    if (auto s = WriteHistoryLocked(user_id, u); !s.ok()) {
+      std::fprintf(stderr, "rtrec: %s\n", std::string(s.message()).c_str());
+    }
   }
 }
 

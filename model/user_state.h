@@ -2,7 +2,15 @@
 // oldest first, bounded to users.history_length items (what the user tower
 // reads), and the last users.max_consumed_items distinct items (what
 // policy.exclusion "consumed" leaves out of slates); and the user's taste
-// vector t_u, learned from the user's own joined feedback. In memory.
+// vector t_u, learned from the user's own joined feedback.
+//
+// Memory and the store: at most users.max_cached_users users are kept in
+// memory, the least recently used evicted first. With a state store
+// (storage/state_store.h) a user's history is written at every change (so
+// an acknowledged feedback's history entry is durable) and the taste is
+// written back every storage.user_flush_ms (FlushTastes) and at eviction; a
+// user not in memory is read back from the store at their next request.
+// Without a store an evicted user is forgotten (counted in evicted()).
 //
 // Taste (users.learn_taste): serving adds t_u to the user state u, so an
 // item scores (u + t_u) · e_i + b_i. t_u is the mean of a Gaussian posterior
@@ -50,6 +58,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +68,7 @@
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "config/options.h"
+#include "storage/state_store.h"
 
 namespace rtrec::model {
 
@@ -85,12 +95,15 @@ class UserState {
  public:
   // `taste_dim`: dimension of the taste vectors (the model's embedding_dim);
   // 0 or users.learn_taste false: no taste is learned.
+  // `store` (optional) keeps the users (see above); it must outlive this.
   static absl::StatusOr<std::unique_ptr<UserState>> Create(
-      const config::UserStateOptions& options, int64_t taste_dim = 0);
+      const config::UserStateOptions& options, int64_t taste_dim = 0,
+      storage::StateStore* store = nullptr);
 
   // Appends `item_index` to the user's history, dropping the oldest entry
-  // when the history is full, and remembers it as consumed.
-  void Append(const std::string& user_id, int64_t item_index);
+  // when the history is full, and remembers it as consumed. With a store,
+  // the history is written before it returns (the store's error if not).
+  absl::Status Append(const std::string& user_id, int64_t item_index);
 
   // The user's history, oldest first; empty for an unknown user.
   std::vector<int64_t> History(const std::string& user_id) const;
@@ -114,17 +127,27 @@ class UserState {
   void LearnTaste(const std::string& user_id, const std::vector<float>& x, double base_logit,
                   double reward);
 
+  // Writes the tastes changed since the last flush to the store (no-op
+  // without one). Returns how many.
+  absl::StatusOr<int64_t> FlushTastes();
+
+  // Users evicted from memory (users.max_cached_users) so far.
+  int64_t evicted() const { return evicted_.load(std::memory_order_relaxed); }
+
   // Changes of taste detected so far (all users).
   int64_t taste_changes() const { return taste_changes_.load(std::memory_order_relaxed); }
 
   bool learns_taste() const { return taste_dim_ > 0; }
   int64_t taste_dim() const { return taste_dim_; }
 
+  // Users in memory now (at most users.max_cached_users, give or take one
+  // per shard).
   int64_t num_users() const;
   int64_t history_length() const { return options_.history_length; }
 
  private:
-  UserState(const config::UserStateOptions& options, int64_t taste_dim);
+  UserState(const config::UserStateOptions& options, int64_t taste_dim,
+            storage::StateStore* store);
 
   struct User {
     std::deque<int64_t> history;
@@ -136,17 +159,33 @@ class UserState {
     std::deque<int64_t> consumed_order;
     absl::flat_hash_set<int64_t> consumed;
     TasteEstimate taste;
+    // The taste changed since it was last written to the store.
+    bool taste_dirty = false;
+    // The user's place in the shard's recency list.
+    std::list<std::string>::iterator recency;
   };
   struct Shard {
     mutable rtrec::Mutex mu;
     absl::flat_hash_map<std::string, User> users ABSL_GUARDED_BY(mu);
+    // Most recently used first.
+    std::list<std::string> recency ABSL_GUARDED_BY(mu);
+    absl::flat_hash_set<std::string> dirty_tastes ABSL_GUARDED_BY(mu);
   };
   Shard& ShardFor(const std::string& user_id) const;
+  // The user in memory, read from the store when absent, or created when
+  // `create`; null for an unknown user without `create`. Marks it most
+  // recently used and evicts beyond the shard's share of max_cached_users.
+  User* FindLocked(Shard& shard, const std::string& user_id, bool create) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu);
+  absl::Status WriteHistoryLocked(const std::string& user_id, const User& u) const;
 
   const config::UserStateOptions options_;
   const int64_t taste_dim_;
+  storage::StateStore* const store_;
+  const int64_t users_per_shard_;
   std::unique_ptr<Shard[]> shards_;
   std::atomic<int64_t> taste_changes_ = 0;
+  mutable std::atomic<int64_t> evicted_ = 0;
 };
 
 }  // namespace rtrec::model

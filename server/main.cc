@@ -22,6 +22,12 @@ ABSL_FLAG(std::string, listen_address, "",
           "Overrides server.listen_address (e.g. 127.0.0.1:0 for a free port)");
 ABSL_FLAG(std::string, metrics_address, "-",
           "Overrides server.metrics_address; empty disables the metrics endpoint");
+ABSL_FLAG(std::string, storage_path, "-",
+          "Overrides storage.path (the directory of the state store and model checkpoints); "
+          "empty keeps state in memory only");
+ABSL_FLAG(std::string, seed_from, "",
+          "Overrides storage.seed_from: a folder from `rtrec-cli model export` that an empty "
+          "store starts from");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -45,6 +51,12 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_metrics_address) != "-") {
     config->server.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  }
+  if (!absl::GetFlag(FLAGS_seed_from).empty()) {
+    config->storage.seed_from = absl::GetFlag(FLAGS_seed_from);
+  }
+  if (absl::GetFlag(FLAGS_storage_path) != "-") {
+    config->storage.path = absl::GetFlag(FLAGS_storage_path);
   }
   auto server = rtrec::server::RtrecServer::Start(*config);
   if (!server.ok()) {

@@ -265,9 +265,22 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
                                         : clock_->Now();
     // Refused (RESOURCE_EXHAUSTED) before the history changes, so a retry
     // does not count twice.
-    if (auto s = components_.experiences->TryPush(std::move(e)); !s.ok()) return s;
+    storage::WriteBatch journal;
+    if (auto s = components_.experiences->TryPush(std::move(e), components_.store ? &journal : nullptr);
+        !s.ok()) {
+      return s;
+    }
+    if (components_.store) {
+      if (auto s = components_.store->Write(journal); !s.ok()) return s;
+    }
   }
-  if (enters_history) components_.users->Append(request.user_id(), *index);
+  if (enters_history) {
+    if (auto s = components_.users->Append(request.user_id(), *index); !s.ok()) return s;
+  }
+  // Acknowledged only once durable (storage.sync).
+  if (components_.store) {
+    if (auto s = components_.store->Commit(); !s.ok()) return s;
+  }
   return response;
 }
 
@@ -386,6 +399,9 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
     }
     for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
     auto result = components_.catalog->Upsert(std::move(items));
+    if (result.ok() && components_.store) {
+      if (auto s = components_.store->Commit(); !s.ok()) result = s;
+    }
     if (result.ok()) {
       response->set_inserted(result->inserted);
       response->set_updated(result->updated);

@@ -49,6 +49,9 @@ struct ServingComponents {
   learner::Learner* learner = nullptr;
   // The GP tuner; null unless learner and tuner are enabled.
   tuner::OnlineTuner* tuner = nullptr;
+  // The state store; null when storage.path is empty. Feedback and upserts
+  // are acknowledged after its Commit().
+  storage::StateStore* store = nullptr;
 };
 
 class RecommenderService final : public rtrec::v1::Recommender::CallbackService {

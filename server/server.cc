@@ -1,11 +1,17 @@
 #include "server/server.h"
 
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "learner/checkpointing.h"
+#include "storage/state_keys.h"
 
 namespace rtrec::server {
 
@@ -18,6 +24,7 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
     const config::RtrecConfig& config, Clock* clock) {
   std::unique_ptr<RtrecServer> s(new RtrecServer(config, clock));
   s->service_ = std::make_unique<RecommenderService>(config, &s->metrics_, clock);
+  s->admin_ = std::make_unique<AdminService>(&s->metrics_);
   if (!config.server.metrics_address.empty()) {
     auto port = s->metrics_.StartHttpEndpoint(config.server.metrics_address);
     if (!port.ok()) return port.status();
@@ -29,6 +36,7 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
   builder.AddListeningPort(config.server.listen_address, grpc::InsecureServerCredentials(),
                            &s->port_);
   builder.RegisterService(s->service_.get());
+  builder.RegisterService(s->admin_.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (!s->grpc_server_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -41,7 +49,187 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
   return s;
 }
 
+absl::Status RtrecServer::OpenStorage() {
+  if (config_.storage.path.empty()) {
+    std::fprintf(stderr,
+                 "rtrec: storage.path is empty: state is kept in memory only; nothing survives a "
+                 "restart\n");
+    return absl::OkStatus();
+  }
+  auto store = storage::OpenStateStore(config_.storage);
+  if (!store.ok()) return store.status();
+  store_ = std::move(*store);
+  checkpoints_ = std::make_unique<storage::CheckpointDirectory>(
+      (std::filesystem::path(config_.storage.path) / "checkpoints").string(),
+      config_.storage.checkpoints_to_keep);
+  if (!config_.storage.seed_from.empty()) {
+    if (auto s = SeedFromExport(); !s.ok()) return s;
+  }
+  std::vector<std::string> refused;
+  restored_ = checkpoints_->ReadNewestGood(&refused);
+  for (const auto& why : refused) std::fprintf(stderr, "rtrec: %s\n", why.c_str());
+  std::fprintf(stderr, "rtrec: storage at %s (sync %s)%s\n", config_.storage.path.c_str(),
+               config_.storage.sync.c_str(),
+               restored_ ? absl::StrCat("; starting from the checkpoint of model v",
+                                        restored_->model_version(), " (",
+                                        restored_->learner_examples(), " examples learned)")
+                               .c_str()
+                         : "; no checkpoint yet");
+  return absl::OkStatus();
+}
+
+absl::Status RtrecServer::SeedFromExport() {
+  const std::filesystem::path seed(config_.storage.seed_from);
+  auto stored = model::ReadStoredCatalog(*store_);
+  if (!stored.ok()) return stored.status();
+  if (!checkpoints_->List().empty() || !stored->empty()) {
+    std::fprintf(stderr, "rtrec: storage.seed_from %s ignored: the store has its own state\n",
+                 seed.c_str());
+    return absl::OkStatus();
+  }
+  auto record = storage::ReadCheckpointFile((seed / "checkpoint.rtrec").string());
+  if (!record.ok()) {
+    return absl::Status(record.status().code(),
+                        absl::StrCat("storage.seed_from: ", record.status().message()));
+  }
+  const std::string catalog = (seed / "catalog.jsonl").string();
+  if (!std::filesystem::exists(catalog)) {
+    return absl::NotFoundError(absl::StrCat("storage.seed_from: ", catalog, " is missing"));
+  }
+  // The experiences it learned belong to the other deployment's store.
+  record->set_learned_through(0);
+  auto written = checkpoints_->Write(*record);
+  if (!written.ok()) return written.status();
+  catalog_seed_path_ = catalog;
+  std::fprintf(stderr, "rtrec: seeded from %s: model v%lld and its catalog\n", seed.c_str(),
+               static_cast<long long>(record->model_version()));
+  return absl::OkStatus();
+}
+
+absl::Status RtrecServer::RequireCheckpoints() const {
+  if (!checkpoints_ || !learner_) {
+    return absl::FailedPreconditionError(
+        "this server keeps no model checkpoints (storage.path is empty or learner.enabled is false)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<rtrec::v1::ListCheckpointsResponse> RtrecServer::ListCheckpoints() {
+  if (auto s = RequireCheckpoints(); !s.ok()) return s;
+  rtrec::v1::ListCheckpointsResponse out;
+  out.set_serving_version(models_.Current()->version);
+  for (const storage::CheckpointFile& f : checkpoints_->List()) {
+    auto* c = out.add_checkpoints();
+    c->set_model_version(f.model_version);
+    c->set_path(f.path);
+    c->set_bytes(f.bytes);
+    auto record = storage::ReadCheckpointFile(f.path);
+    if (record.ok()) {
+      c->set_created_unix_ms(record->created_unix_ms());
+      c->set_examples_learned(record->learner_examples());
+    } else {
+      c->set_error(std::string(record.status().message()));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<rtrec::v1::RollbackModelResponse> RtrecServer::RollbackModel(int64_t model_version) {
+  if (auto s = RequireCheckpoints(); !s.ok()) return s;
+  auto record = checkpoints_->ReadVersion(model_version);
+  if (!record.ok()) {
+    return absl::Status(record.status().code(),
+                        absl::StrCat("model_version: ", record.status().message()));
+  }
+  rtrec::v1::RollbackModelResponse out;
+  out.set_restored_from_version(model_version);
+  // On the learner thread, between two steps: no publish interleaves, and
+  // the learner goes on from the restored weights.
+  absl::Status swapped = learner_->ReplaceServing([&]() -> absl::Status {
+    auto serving = models_.Current();
+    auto snapshot = learner::SnapshotFromArchive(
+        *serving, record->weights(), absl::StrCat("checkpoint of model v", model_version),
+        serving->version + 1);
+    if (!snapshot.ok()) return snapshot.status();
+    if (auto s = publisher_->Publish(*snapshot); !s.ok()) return s;
+    out.set_serving_version((*snapshot)->version);
+    return absl::OkStatus();
+  });
+  if (!swapped.ok()) return swapped;
+  std::fprintf(stderr, "rtrec: rolled back to the weights of model v%lld, serving as v%lld\n",
+               static_cast<long long>(model_version), static_cast<long long>(out.serving_version()));
+  return out;
+}
+
+absl::StatusOr<rtrec::v1::ExportCheckpointResponse> RtrecServer::ExportCheckpoint(
+    int64_t model_version, const std::string& directory) {
+  if (auto s = RequireCheckpoints(); !s.ok()) return s;
+  auto record = checkpoints_->ReadVersion(model_version);
+  if (!record.ok()) {
+    return absl::Status(record.status().code(),
+                        absl::StrCat("model_version: ", record.status().message()));
+  }
+  const std::filesystem::path dir(directory);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("directory: cannot create ", directory, ": ", ec.message()));
+  const std::string checkpoint_path = (dir / "checkpoint.rtrec").string();
+  const std::string catalog_path = (dir / "catalog.jsonl").string();
+  if (std::filesystem::exists(checkpoint_path) || std::filesystem::exists(catalog_path)) {
+    return absl::AlreadyExistsError(absl::StrCat("directory: ", directory, " already holds an export"));
+  }
+  // The catalog in item order: the model's item rows follow it.
+  auto catalog = catalog_->Snapshot();
+  if (auto s = model::WriteCatalogJsonl(*catalog, catalog_path); !s.ok()) return s;
+  if (auto s = storage::WriteCheckpointFile(checkpoint_path, *record); !s.ok()) return s;
+  rtrec::v1::ExportCheckpointResponse out;
+  out.set_checkpoint_path(checkpoint_path);
+  out.set_catalog_path(catalog_path);
+  out.set_catalog_items(catalog->size());
+  return out;
+}
+
+absl::StatusOr<std::string> RtrecServer::WriteCheckpoint(storage::v1::CheckpointRecord record) {
+  if (!checkpoints_) return absl::FailedPreconditionError("storage.path is empty: no checkpoints");
+  rtrec::MutexLock lock(&checkpoint_mu_);
+  const absl::Time started = absl::Now();
+  if (tuner_) {
+    for (const auto& r : tuner_->state().history) {
+      auto* out = record.add_tuner_rounds();
+      out->set_round(r.round);
+      out->set_learning_rate(r.learning_rate);
+      out->set_exploration(r.exploration);
+      out->set_objective(r.objective);
+      out->set_examples(r.examples);
+    }
+  }
+  auto path = checkpoints_->Write(record);
+  if (!path.ok()) return path.status();
+  // What the checkpoint's weights learned need not be replayed.
+  storage::WriteBatch learned;
+  learned.DeleteRange(storage::ExperienceKey(0),
+                      storage::ExperienceKey(static_cast<uint64_t>(record.learned_through()) + 1));
+  if (auto s = store_->Write(learned); !s.ok()) return s;
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - started);
+  last_checkpoint_seconds_.store(seconds);
+  checkpoints_written_.fetch_add(1);
+  std::fprintf(stderr, "rtrec: checkpoint of model v%lld written to %s (%.1f MB, %.0f ms)\n",
+               static_cast<long long>(record.model_version()), path->c_str(),
+               static_cast<double>(record.ByteSizeLong()) / 1e6, seconds * 1e3);
+  return path;
+}
+
+absl::StatusOr<std::string> RtrecServer::CheckpointNow() {
+  if (!learner_ || !checkpoints_) {
+    return absl::FailedPreconditionError("checkpoints need storage.path and learner.enabled");
+  }
+  auto record = learner_->MakeCheckpoint();
+  if (!record.ok()) return record.status();
+  return WriteCheckpoint(std::move(*record));
+}
+
 absl::Status RtrecServer::Load() {
+  if (auto s = OpenStorage(); !s.ok()) return s;
   model::ConfigureIntraOpThreads(config_.model.intra_op_threads);
   auto device = model::ResolveDevice(config_.model.device);
   if (!device.ok()) return device.status();
@@ -50,15 +238,35 @@ absl::Status RtrecServer::Load() {
   std::shared_ptr<const model::TextEmbedder> text_tower = std::move(*text);
   auto snapshot = model::BuildInitialSnapshot(config_, text_tower);
   if (!snapshot.ok()) return snapshot.status();
+  if (restored_) {
+    auto restored = learner::SnapshotFromArchive(
+        **snapshot, restored_->weights(),
+        absl::StrCat("checkpoint of model v", restored_->model_version(), " in ", checkpoints_->dir()),
+        restored_->model_version());
+    if (!restored.ok()) return restored.status();
+    *snapshot = std::move(*restored);
+  }
   models_.Publish(std::move(*snapshot));
 
-  auto catalog = model::Catalog::Create(config_.catalog);
+  auto catalog = model::Catalog::Create(config_.catalog, store_.get());
   if (!catalog.ok()) return catalog.status();
   catalog_ = std::move(*catalog);
-  auto items = model::ReadCatalogJsonl(config_.catalog.path, config_.server.max_item_text_bytes);
-  if (!items.ok()) {
-    return absl::Status(items.status().code(),
-                        absl::StrCat("catalog.path: ", items.status().message()));
+  // The catalog file seeds an empty store only: after that the store (with
+  // every upsert) is the catalog, in its item order.
+  absl::StatusOr<std::vector<model::CatalogItem>> items = std::vector<model::CatalogItem>();
+  if (store_) items = model::ReadStoredCatalog(*store_);
+  if (!items.ok()) return items.status();
+  if (items->empty()) {
+    const std::string path = catalog_seed_path_.empty() ? config_.catalog.path : catalog_seed_path_;
+    items = model::ReadCatalogJsonl(path, config_.server.max_item_text_bytes);
+    if (!items.ok()) {
+      return absl::Status(items.status().code(),
+                          absl::StrCat(catalog_seed_path_.empty() ? "catalog.path: " : "storage.seed_from: ",
+                                       items.status().message()));
+    }
+  } else {
+    std::fprintf(stderr, "rtrec: catalog of %zu items from the store (catalog.path seeds an empty store only)\n",
+                 items->size());
   }
   std::vector<std::string> texts;
   texts.reserve(items->size());
@@ -74,7 +282,7 @@ absl::Status RtrecServer::Load() {
     }
   }
 
-  auto users = model::UserState::Create(config_.users, config_.model.embedding_dim);
+  auto users = model::UserState::Create(config_.users, config_.model.embedding_dim, store_.get());
   if (!users.ok()) return users.status();
   users_ = std::move(*users);
   // Without a learner nobody drains the buffer: keep the newest experiences
@@ -85,6 +293,21 @@ absl::Status RtrecServer::Load() {
   auto impressions = learner::ImpressionLog::Create(config_.impressions, clock_, experiences_.get());
   if (!impressions.ok()) return impressions.status();
   impressions_ = std::move(*impressions);
+  if (store_) {
+    // What was accepted before a restart: the unlearned experiences (the
+    // learner's backlog) and the impressions still open for feedback.
+    if (config_.learner.enabled) {
+      auto pending = experiences_->Restore(
+          store_.get(), restored_ ? static_cast<uint64_t>(restored_->learned_through()) : 0);
+      if (!pending.ok()) return pending.status();
+      std::fprintf(stderr, "rtrec: %lld unlearned experiences restored\n",
+                   static_cast<long long>(*pending));
+    }
+    impressions_->AttachStore(store_.get());
+    auto open = impressions_->Restore();
+    if (!open.ok()) return open.status();
+    std::fprintf(stderr, "rtrec: %lld open impressions restored\n", static_cast<long long>(*open));
+  }
 
   model::InferenceEngineOptions engine_options;
   engine_options.policy_seed = config_.policy.seed;
@@ -111,12 +334,34 @@ absl::Status RtrecServer::Load() {
     if (!learner.ok()) return learner.status();
     learner_ = std::move(*learner);
     learner_->UseUserTastes(users_.get());
+    if (restored_) {
+      if (auto s = learner_->RestoreFrom(*restored_); !s.ok()) return s;
+    }
+    if (checkpoints_) {
+      learner_->SetCheckpointHook(
+          config_.storage.checkpoint_interval_s > 0 ? absl::Seconds(config_.storage.checkpoint_interval_s)
+                                                    : absl::InfiniteDuration(),
+          [this](storage::v1::CheckpointRecord record) {
+            auto written = WriteCheckpoint(std::move(record));
+            if (!written.ok()) {
+              std::fprintf(stderr, "rtrec: checkpoint not written: %s\n",
+                           std::string(written.status().message()).c_str());
+            }
+          });
+    }
     std::function<void(const std::vector<learner::Experience>&)> after_batch;
     if (config_.tuner.enabled) {
       auto tuner = learner::CreateTunerFor(config_, learner_.get(), &policy_, clock_,
                                            absl::Milliseconds(config_.impressions.reward_wait_ms));
       if (!tuner.ok()) return tuner.status();
       tuner_ = std::move(*tuner);
+      if (restored_) {
+        std::vector<tuner::TunerRound> rounds;
+        for (const auto& r : restored_->tuner_rounds()) {
+          rounds.push_back({r.round(), r.learning_rate(), r.exploration(), r.objective(), r.examples()});
+        }
+        tuner_->Restore(rounds, restored_->learning_rate(), restored_->epsilon());
+      }
       after_batch = [this](const std::vector<learner::Experience>& batch) {
         const learner::RewardTotals t = learner::LoggedRewards(batch);
         tuner_->RecordExamples(t.logged, t.reward_sum);
@@ -125,8 +370,14 @@ absl::Status RtrecServer::Load() {
     learner_->Start(experiences_.get(), std::move(after_batch));
   }
   maintenance_ = std::thread([this] {
-    while (!stop_maintenance_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    const absl::Duration tick =
+        store_ ? std::min(absl::Seconds(1), absl::Milliseconds(config_.storage.user_flush_ms))
+               : absl::Seconds(1);
+    while (!stop_maintenance_.WaitForNotificationWithTimeout(tick)) {
       impressions_->ExpireDue();
+      if (auto s = users_->FlushTastes(); !s.ok()) {
+        std::fprintf(stderr, "rtrec: %s\n", std::string(s.status().message()).c_str());
+      }
     }
   });
 
@@ -142,7 +393,9 @@ absl::Status RtrecServer::Load() {
   c.policy = &policy_;
   c.learner = learner_.get();
   c.tuner = tuner_.get();
+  c.store = store_.get();
   service_->SetReady(c);
+  admin_->SetReady(this);
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
 }
@@ -203,6 +456,21 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
   out.push_back({"rtrec_feedback_duplicate_total",
                  "Repeated feedback for one (request, item), not learned twice", true,
                  static_cast<double>(s.duplicate)});
+  out.push_back({"rtrec_users_cached", "Users in memory (users.max_cached_users bounds it)", false,
+                 static_cast<double>(users_->num_users())});
+  out.push_back({"rtrec_users_evicted_total", "Users evicted from memory (to the store when there is one)",
+                 true, static_cast<double>(users_->evicted())});
+  if (store_) {
+    const storage::StateStoreStats st = store_->stats();
+    out.push_back({"rtrec_storage_writes_total", "Batches written to the state store", true,
+                   static_cast<double>(st.writes)});
+    out.push_back({"rtrec_storage_syncs_total", "Fsyncs of the state store's write-ahead log", true,
+                   static_cast<double>(st.syncs)});
+    out.push_back({"rtrec_checkpoints_written_total", "Model checkpoints written", true,
+                   static_cast<double>(checkpoints_written_.load())});
+    out.push_back({"rtrec_checkpoint_last_seconds", "Time the last checkpoint took to write", false,
+                   last_checkpoint_seconds_.load()});
+  }
   out.push_back({"rtrec_taste_changes_total",
                  "Changes of a user's taste detected from unclicked reports (users.taste_change_surprise)",
                  true, static_cast<double>(users_->taste_changes())});
@@ -260,10 +528,26 @@ void RtrecServer::Shutdown() {
   }
   stop_maintenance_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
+  if (admin_) admin_->Stop();  // before the learner: a rollback waits for its thread
   if (learner_) learner_->Stop();
   batcher_.reset();  // answers anything still queued
+  if (learner_ && checkpoints_) {
+    // What was learned since the last publish is checked and published (or
+    // refused), then the whole state is checkpointed.
+    learner_->PublishPending();
+    if (auto s = CheckpointNow(); !s.ok()) {
+      std::fprintf(stderr, "rtrec: checkpoint at shutdown not written: %s\n",
+                   std::string(s.status().message()).c_str());
+    }
+  }
   publisher_.reset();
   catalog_writer_.reset();  // finishes queued upserts and publishes
+  if (users_) {
+    if (auto s = users_->FlushTastes(); !s.ok()) {
+      std::fprintf(stderr, "rtrec: %s\n", std::string(s.status().message()).c_str());
+    }
+  }
+  if (store_) store_->Sync().IgnoreError();
 }
 
 RtrecServer::~RtrecServer() { Shutdown(); }

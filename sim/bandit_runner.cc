@@ -95,7 +95,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
                                          click ? 1.0 : 0.0, &first_positive, &learned);
         if (!joined.ok()) return joined.status();
         if (learned.item_index >= 0) serving->engine->LearnTaste(learned, *catalog, users->get());
-        if (click && first_positive) (*users)->Append(world.user_id(req.user), item.index);
+        if (click && first_positive) (*users)->Append(world.user_id(req.user), item.index).IgnoreError();  // no store: always OK
       }
       if (slate.empty()) ++out.empty_slates;
       out.served.push_back(world.ExpectedSlateRate(req, slate));

@@ -12,6 +12,8 @@ RUNTIME_PACKAGES=(
   ca-certificates
   libtorch1.13 libgrpc++1.51 libprotobuf32 libabsl20220623
   libprometheus-cpp-core1.0 libyaml-cpp0.7
+  # The embedded state store (storage/state_store.h).
+  librocksdb7.8
   # Debian's libtorch links the generic libblas.so.3; without an optimised
   # BLAS it falls back to the netlib reference one, ~16x slower on matmul
   # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
@@ -22,6 +24,7 @@ BUILD_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libtorch-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  librocksdb-dev zlib1g-dev
   libopenblas0-openmp
 )
 DEV_PACKAGES=(

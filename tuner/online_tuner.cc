@@ -102,6 +102,30 @@ void OnlineTuner::EndRound() {
   state_.exploration = setting_[1];
 }
 
+void OnlineTuner::Restore(const std::vector<TunerRound>& rounds, double learning_rate,
+                          double exploration) {
+  for (const TunerRound& r : rounds) {
+    if (r.learning_rate > 0) optimizer_.Observe({std::log10(r.learning_rate), r.exploration}, r.objective);
+  }
+  if (learning_rate > 0) setting_ = {std::log10(learning_rate), exploration};
+  apply_(std::pow(10.0, setting_[0]), setting_[1]);
+  rtrec::MutexLock lock(&mu_);
+  for (const TunerRound& r : rounds) {
+    state_.rounds = std::max(state_.rounds, r.round);
+    state_.last_objective = r.objective;
+    if (!state_.has_best || r.objective > state_.best_objective) {
+      state_.has_best = true;
+      state_.best_objective = r.objective;
+      state_.best_learning_rate = r.learning_rate;
+      state_.best_exploration = r.exploration;
+    }
+    state_.history.push_back(r);
+  }
+  while (state_.history.size() > TunerState::kHistory) state_.history.erase(state_.history.begin());
+  state_.learning_rate = std::pow(10.0, setting_[0]);
+  state_.exploration = setting_[1];
+}
+
 TunerState OnlineTuner::state() const {
   rtrec::MutexLock lock(&mu_);
   return state_;

@@ -74,6 +74,12 @@ class OnlineTuner {
 
   TunerState state() const ABSL_LOCKS_EXCLUDED(mu_);
 
+  // After a restart: the rounds of a checkpoint (oldest first) are observed
+  // again and the setting in use becomes (learning_rate, exploration).
+  // Before the first RecordExamples.
+  void Restore(const std::vector<TunerRound>& rounds, double learning_rate, double exploration)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
   OnlineTuner(const config::TunerOptions& options, std::function<void(double, double)> apply,
               Clock* clock, absl::Duration warmup);

@@ -18,7 +18,7 @@ TEST(UserStateTest, AppendIsVisibleAtOnceAndBounded) {
   auto users = UserState::Create(o);
   ASSERT_TRUE(users.ok());
   EXPECT_TRUE((*users)->History("u").empty());
-  for (int64_t i = 1; i <= 5; ++i) (*users)->Append("u", i);
+  for (int64_t i = 1; i <= 5; ++i) (*users)->Append("u", i).IgnoreError();
   EXPECT_THAT((*users)->History("u"), ElementsAre(3, 4, 5));
   EXPECT_TRUE((*users)->History("other").empty());
   EXPECT_EQ((*users)->num_users(), 1);
@@ -34,8 +34,8 @@ TEST(UserStateConcurrencyTest, AppendsFromManyThreadsAreAllKept) {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 100; ++i) {
-        (*users)->Append("shared", t * 1000 + i);
-        (*users)->Append("user-" + std::to_string(t), i);
+        (*users)->Append("shared", t * 1000 + i).IgnoreError();
+        (*users)->Append("user-" + std::to_string(t), i).IgnoreError();
       }
     });
   }
@@ -150,7 +150,7 @@ TEST(TasteTest, TowerHistoryRestartsAtAChangeOfTaste) {
   o.taste_change_surprise = 1.5;
   auto users = UserState::Create(o, /*taste_dim=*/1);
   ASSERT_TRUE(users.ok());
-  for (int64_t i = 1; i <= 3; ++i) (*users)->Append("u", i);
+  for (int64_t i = 1; i <= 3; ++i) (*users)->Append("u", i).IgnoreError();
   EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(1, 2, 3));
   for (int i = 0; i < 20; ++i) (*users)->LearnTaste("u", {1.0f}, 0.0, 1.0);
   EXPECT_EQ((*users)->taste_changes(), 0);
@@ -159,9 +159,9 @@ TEST(TasteTest, TowerHistoryRestartsAtAChangeOfTaste) {
   EXPECT_EQ((*users)->taste_changes(), 1);
   EXPECT_TRUE((*users)->TowerHistory("u").empty());
   EXPECT_THAT((*users)->History("u"), ElementsAre(1, 2, 3));
-  (*users)->Append("u", 7);
+  (*users)->Append("u", 7).IgnoreError();
   EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(7));
-  for (int64_t i = 8; i <= 12; ++i) (*users)->Append("u", i);
+  for (int64_t i = 8; i <= 12; ++i) (*users)->Append("u", i).IgnoreError();
   EXPECT_THAT((*users)->TowerHistory("u"), ElementsAre(9, 10, 11, 12));
   EXPECT_THAT((*users)->History("u"), ElementsAre(9, 10, 11, 12));
   EXPECT_TRUE((*users)->TowerHistory("nobody").empty());

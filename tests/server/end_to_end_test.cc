@@ -5,8 +5,12 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
+#include <regex>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -246,6 +250,221 @@ TEST(EndToEndTest, BrokenCatalogStopsTheStartNamingTheLine) {
   ServerProcess server(config);
   EXPECT_EQ(server.Wait(), 1);
   EXPECT_THAT(server.log(), HasSubstr("broken.jsonl:2"));
+}
+
+// ------------------------------------------------------------- durability
+
+// The binary on a store: a small model so checkpoints are quick, a learner
+// that publishes (and so checkpoints) every second, feedback joined at once.
+std::string DurableConfigFile(const std::string& name, const std::string& storage_dir) {
+  return WriteConfig(name, std::string(R"(
+server:
+  listen_address: "127.0.0.1:0"
+  metrics_address: "127.0.0.1:0"
+catalog:
+  path: ")") + RTREC_SOURCE_DIR + R"(/data/demo_catalog.jsonl"
+  max_items: 1000
+text_tower:
+  checkpoint_dir: ")" + RTREC_SOURCE_DIR + R"(/tests/data/tiny_bert"
+  max_seq_length: 32
+model:
+  embedding_dim: 32
+  user_buckets: 1024
+batcher:
+  max_batch_size: 8
+  max_queue_delay_us: 1000
+learner:
+  batch_size: 16
+  max_batch_wait_ms: 10
+  publish_every: 5
+  publish_interval_ms: 100
+  guard_min_examples: 1000000
+storage:
+  path: ")" + storage_dir + R"("
+  checkpoint_interval_s: 1
+)");
+}
+
+// The value of an unlabelled metric in a scrape; -1 when absent.
+double ScrapedMetric(int metrics_port, const std::string& name) {
+  const std::string body = testing::HttpGet(metrics_port, "/metrics");
+  std::smatch m;
+  if (!std::regex_search(body, m, std::regex("\n" + name + " ([0-9.e+-]+)"))) return -1;
+  return std::stod(m[1]);
+}
+
+// The first number captured by `pattern` in `text`; -1 when it does not match.
+int64_t Captured(const std::string& text, const std::string& pattern) {
+  std::smatch m;
+  if (!std::regex_search(text, m, std::regex(pattern))) return -1;
+  return std::stoll(m[1]);
+}
+
+TEST(EndToEndTest, KillDashNineLosesNothingAcknowledged) {
+  const std::string dir = ::testing::TempDir() + "/rtrec-durable-e2e";
+  std::filesystem::remove_all(dir);
+  const std::string config = DurableConfigFile("durable.yaml", dir);
+
+  // Slates logged without feedback: request id and the first item shown.
+  std::vector<std::pair<std::string, std::string>> open_requests;
+  std::map<std::string, std::vector<std::string>> contexts;  // user → context before the kill
+  int64_t acknowledged_joins = 0;
+  int64_t slates_served = 0;  // each one open for feedback (impressions.reward_wait_ms: 10 min)
+  int64_t catalog_size = 0;
+  {
+    ServerProcess a(config);
+    const int port = StartAndWaitServing(a);
+    ASSERT_GT(port, 0) << a.log();
+    const int metrics_port = static_cast<int>(Captured(a.log(), "metrics on port ([0-9]+)"));
+    ASSERT_GT(metrics_port, 0) << a.log();
+    auto stub = v1::Recommender::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    {
+      v1::UpsertItemsRequest up;
+      for (const char* id : {"durable-a", "durable-b"}) {
+        auto* item = up.add_items();
+        item->set_item_id(id);
+        item->set_title(std::string("Durable ") + id);
+        item->set_text("stored before the crash");
+      }
+      v1::UpsertItemsResponse out;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->UpsertItems(&ctx, up, &out).ok());
+      ASSERT_EQ(out.inserted(), 2);
+    }
+    // Slates with every shown item reported, until a checkpoint was written
+    // and then some more: those are learned after it, or not yet.
+    int after_checkpoint = -1;
+    for (int round = 0; round < 3000 && after_checkpoint != 0; ++round) {
+      v1::RecommendRequest req;
+      req.set_user_id("user-" + std::to_string(round % 10));
+      req.set_k(4);
+      v1::RecommendResponse slate;
+      {
+        grpc::ClientContext ctx;
+        ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+        ++slates_served;
+      }
+      for (int i = 0; i < slate.items_size(); ++i) {
+        v1::FeedbackRequest fb;
+        fb.set_request_id(slate.request_id());
+        fb.set_user_id(req.user_id());
+        fb.set_item_id(slate.items(i).item_id());
+        fb.set_reward(i == round % 4 ? 1.0 : 0.0);
+        v1::FeedbackResponse out;
+        grpc::ClientContext ctx;
+        grpc::Status st = stub->Feedback(&ctx, fb, &out);
+        ASSERT_TRUE(st.ok()) << st.error_message();
+        if (out.joined()) ++acknowledged_joins;
+      }
+      if (after_checkpoint < 0 && round >= 100 && round % 20 == 0 &&
+          ScrapedMetric(metrics_port, "rtrec_checkpoints_written_total") >= 1) {
+        after_checkpoint = 40;
+      } else if (after_checkpoint > 0) {
+        --after_checkpoint;
+      }
+    }
+    ASSERT_EQ(after_checkpoint, 0) << "no checkpoint was written\n" << a.log();
+    for (int i = 0; i < 3; ++i) {
+      v1::RecommendRequest req;
+      req.set_user_id("user-open");
+      req.set_k(2);
+      v1::RecommendResponse slate;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+      ++slates_served;
+      ASSERT_GT(slate.items_size(), 0);
+      open_requests.emplace_back(slate.request_id(), slate.items(0).item_id());
+    }
+    for (int u = 0; u < 10; ++u) {
+      v1::RecommendRequest req;
+      req.set_user_id("user-" + std::to_string(u));
+      req.set_k(1);
+      v1::RecommendResponse slate;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+      ++slates_served;
+      contexts[req.user_id()].assign(slate.context_item_ids().begin(), slate.context_item_ids().end());
+      ASSERT_FALSE(contexts[req.user_id()].empty());
+    }
+    v1::ModelInfo info;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+    catalog_size = info.catalog_size();
+    EXPECT_EQ(a.Stop(SIGKILL), -1);  // no shutdown step ran
+  }
+  // The newest checkpoint on disk, and a damaged file that claims to be newer.
+  int64_t newest_checkpoint = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/checkpoints")) {
+    newest_checkpoint = std::max<int64_t>(
+        newest_checkpoint, Captured(e.path().filename().string(), "checkpoint-v([0-9]+)"));
+  }
+  ASSERT_GT(newest_checkpoint, 1);
+  const std::string damaged = dir + "/checkpoints/checkpoint-v000000999999.rtrec";
+  std::ofstream(damaged) << "RTRECCKP and then nothing that adds up";
+
+  ServerProcess b(config);
+  const int port = StartAndWaitServing(b);
+  ASSERT_GT(port, 0) << b.log();
+  EXPECT_THAT(b.log(), HasSubstr("checkpoint " + damaged + " refused"));
+  const int64_t restored_version = Captured(b.log(), "starting from the checkpoint of model v([0-9]+)");
+  const int64_t learned = Captured(b.log(), "model v[0-9]+ \\(([0-9]+) examples learned\\)");
+  const int64_t pending = Captured(b.log(), "([0-9]+) unlearned experiences restored");
+  EXPECT_EQ(restored_version, newest_checkpoint) << b.log();
+  // Every acknowledged feedback is in the restored model or waits for it.
+  EXPECT_GT(learned, 0) << b.log();
+  EXPECT_GT(pending, 0) << b.log();
+  EXPECT_EQ(learned + pending, acknowledged_joins) << b.log();
+  EXPECT_EQ(Captured(b.log(), "([0-9]+) open impressions restored"), slates_served) << b.log();
+
+  auto stub = v1::Recommender::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  v1::ModelInfo info;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  }
+  EXPECT_GE(info.model_version(), newest_checkpoint);
+  EXPECT_EQ(info.catalog_size(), catalog_size);
+  // Histories as they were.
+  for (const auto& [user, context] : contexts) {
+    v1::RecommendRequest req;
+    req.set_user_id(user);
+    req.set_k(1);
+    v1::RecommendResponse slate;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+    EXPECT_THAT(std::vector<std::string>(slate.context_item_ids().begin(), slate.context_item_ids().end()),
+                ::testing::ElementsAreArray(context))
+        << user;
+  }
+  // The upserted items are still there...
+  {
+    v1::RecommendRequest req;
+    req.set_user_id("user-new");
+    req.add_candidate_item_ids("durable-b");
+    req.set_k(1);
+    v1::RecommendResponse slate;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+    ASSERT_EQ(slate.items_size(), 1);
+    EXPECT_EQ(slate.items(0).item_id(), "durable-b");
+  }
+  // ... and feedback for slates served before the kill still joins.
+  for (const auto& [request_id, item_id] : open_requests) {
+    v1::FeedbackRequest fb;
+    fb.set_request_id(request_id);
+    fb.set_user_id("user-open");
+    fb.set_item_id(item_id);
+    fb.set_reward(1.0);
+    v1::FeedbackResponse out;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Feedback(&ctx, fb, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    EXPECT_TRUE(out.joined()) << request_id;
+  }
+  EXPECT_EQ(b.Stop(SIGTERM), 0) << b.log();
+  EXPECT_THAT(b.log(), HasSubstr("checkpoint of model v"));
 }
 
 }  // namespace
