@@ -8,6 +8,10 @@
 //   feedback  --user U --item I [--request_id R] [--reward X] [--event click]
 //   upsert    --items FILE.jsonl | --item_id ID --title T [--text X] [--tags a,b]
 //   info                                      GetModelInfo
+//   model list                                the model checkpoints (Admin)
+//   model rollback VERSION                    serve a checkpoint's weights again
+//   model export VERSION DIR                  checkpoint + catalog into DIR (on the
+//                                             server's machine), for --seed_from
 //
 // Answers are printed as JSON (the API's messages, proto3 JSON mapping), so
 // scripts can read them. Exit status: 0 ok, 1 the server refused or could
@@ -25,6 +29,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -165,6 +170,38 @@ int Upsert(rtrec::v1::Recommender::Stub* stub) {
   return PrintOrFail(stub->UpsertItems(&ctx, request, &response), response);
 }
 
+// model list | rollback VERSION | export VERSION DIR
+int Model(const std::shared_ptr<grpc::Channel>& channel, const std::vector<char*>& args) {
+  auto admin = rtrec::v1::Admin::NewStub(channel);
+  const std::string verb = args.size() > 2 ? args[2] : "";
+  grpc::ClientContext ctx;
+  SetDeadline(&ctx);
+  int64_t version = 0;
+  if ((verb == "rollback" || verb == "export") &&
+      (args.size() < 4 || !absl::SimpleAtoi(args[3], &version) || version < 1)) {
+    return Usage(absl::StrCat("model ", verb, ": VERSION must be a checkpoint's model version"));
+  }
+  if (verb == "list" && args.size() == 3) {
+    rtrec::v1::ListCheckpointsResponse response;
+    return PrintOrFail(admin->ListCheckpoints(&ctx, rtrec::v1::ListCheckpointsRequest(), &response),
+                       response);
+  }
+  if (verb == "rollback" && args.size() == 4) {
+    rtrec::v1::RollbackModelRequest request;
+    request.set_model_version(version);
+    rtrec::v1::RollbackModelResponse response;
+    return PrintOrFail(admin->RollbackModel(&ctx, request, &response), response);
+  }
+  if (verb == "export" && args.size() == 5) {
+    rtrec::v1::ExportCheckpointRequest request;
+    request.set_model_version(version);
+    request.set_directory(args[4]);
+    rtrec::v1::ExportCheckpointResponse response;
+    return PrintOrFail(admin->ExportCheckpoint(&ctx, request, &response), response);
+  }
+  return Usage("model: expected `model list`, `model rollback VERSION` or `model export VERSION DIR`");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -173,11 +210,14 @@ int main(int argc, char** argv) {
       "  recommend --user U [--query Q] [--k N] [--candidates a,b] [--context a,b] [--greedy] "
       "[--allow_recent]\n"
       "  feedback --user U --item I [--request_id R] [--reward X] [--event click]\n"
-      "  upsert --items FILE.jsonl | --item_id ID --title T [--text X] [--tags a,b]");
+      "  upsert --items FILE.jsonl | --item_id ID --title T [--text X] [--tags a,b]\n"
+      "  model list | model rollback VERSION | model export VERSION DIR");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
-  if (args.size() != 2) return Usage("expected exactly one command");
+  if (args.size() < 2) return Usage("expected a command");
   const std::string command = args[1];
   auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  if (command == "model") return Model(channel, args);
+  if (args.size() != 2) return Usage("expected exactly one command");
   if (command == "health") return Health(channel);
   auto stub = rtrec::v1::Recommender::NewStub(channel);
   if (command == "recommend") return Recommend(stub.get());

@@ -2,6 +2,7 @@
 // that its publish guard holds, and that serving never fails while it
 // publishes (real threads; also run under ASan and TSan).
 #include "learner/learner.h"
+#include "learner/checkpointing.h"
 
 #include <torch/torch.h>
 
@@ -419,6 +420,73 @@ TEST(LearnerConcurrencyTest, ServingNeverFailsWhileTheLearnerPublishes100Snapsho
   }
   std::printf("answered %lld requests across %lld snapshots\n",
               static_cast<long long>(answered.load()), static_cast<long long>(last));
+}
+
+}  // namespace
+}  // namespace rtrec::learner
+
+namespace rtrec::learner {
+namespace {
+
+TEST(LearnerCheckpointTest, ACheckpointRestoresTheServingWeightsAndTheLearnersState) {
+  sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
+  auto a = MakeRunner(SmallConfig(), &world);
+  ASSERT_NE(a, nullptr);
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(a->RunRound().ok());
+  a->learner()->SetLearningRate(0.0042);
+  ASSERT_GT(a->store()->Current()->version, 1);
+  auto record = a->learner()->MakeCheckpoint();
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->model_version(), a->store()->Current()->version);
+  EXPECT_FALSE(record->optimizer().empty());
+  EXPECT_DOUBLE_EQ(record->learning_rate(), 0.0042);
+  EXPECT_GT(record->learner_steps(), 0);
+
+  // A new process: the initial model, then the checkpoint.
+  sim::SyntheticWorld world_b(sim::SyntheticWorldOptions{});
+  auto b = MakeRunner(SmallConfig(), &world_b);
+  ASSERT_NE(b, nullptr);
+  auto snapshot = SnapshotFromArchive(*b->store()->Current(), record->weights(), "test checkpoint",
+                                      record->model_version());
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  b->store()->Publish(*snapshot);
+  ASSERT_TRUE(b->learner()->RestoreFrom(*record).ok());
+  auto served_a = a->store()->Current()->weights->model->named_parameters();
+  auto served_b = b->store()->Current()->weights->model->named_parameters();
+  for (const auto& p : served_a) {
+    ASSERT_TRUE(torch::equal(p.value(), served_b[p.key()])) << p.key();
+    ASSERT_TRUE(torch::equal(
+        p.value(), b->learner()->TrainableWeightsForTesting().model->named_parameters()[p.key()]))
+        << p.key();
+  }
+  EXPECT_DOUBLE_EQ(b->learner()->learning_rate(), 0.0042);
+  EXPECT_EQ(b->learner()->stats().steps, record->learner_steps());
+  EXPECT_DOUBLE_EQ(b->policy()->Get().epsilon, record->epsilon());
+  // It goes on learning from there, under later versions.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(b->RunRound().ok());
+  EXPECT_GT(b->store()->Current()->version, record->model_version());
+}
+
+TEST(LearnerCheckpointTest, WeightsOfAnotherShapeOrNotAnArchiveAreRefusedNamingTheSource) {
+  sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
+  config::RtrecConfig wide = SmallConfig();
+  wide.model.embedding_dim *= 2;
+  auto a = MakeRunner(wide, &world);
+  auto b = MakeRunner(SmallConfig(), &world);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  const std::string archive = SerializeWeights(*a->store()->Current()->weights);
+  auto other = SnapshotFromArchive(*b->store()->Current(), archive, "checkpoint-v7.rtrec", 7);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("checkpoint-v7.rtrec"));
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("this model's is"));
+  auto junk = SnapshotFromArchive(*b->store()->Current(), "not a torch archive", "junk.rtrec", 7);
+  ASSERT_FALSE(junk.ok());
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.rtrec"));
+  // The serving model is untouched by a refused load.
+  EXPECT_EQ(b->store()->Current()->version, 1);
 }
 
 }  // namespace

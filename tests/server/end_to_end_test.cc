@@ -256,7 +256,8 @@ TEST(EndToEndTest, BrokenCatalogStopsTheStartNamingTheLine) {
 
 // The binary on a store: a small model so checkpoints are quick, a learner
 // that publishes (and so checkpoints) every second, feedback joined at once.
-std::string DurableConfigFile(const std::string& name, const std::string& storage_dir) {
+std::string DurableConfigFile(const std::string& name, const std::string& storage_dir,
+                              const std::string& seed_from = "") {
   return WriteConfig(name, std::string(R"(
 server:
   listen_address: "127.0.0.1:0"
@@ -282,6 +283,7 @@ learner:
 storage:
   path: ")" + storage_dir + R"("
   checkpoint_interval_s: 1
+  seed_from: ")" + seed_from + R"("
 )");
 }
 
@@ -465,6 +467,115 @@ TEST(EndToEndTest, KillDashNineLosesNothingAcknowledged) {
   }
   EXPECT_EQ(b.Stop(SIGTERM), 0) << b.log();
   EXPECT_THAT(b.log(), HasSubstr("checkpoint of model v"));
+}
+
+// Slates for `rounds` rounds, every shown item reported (the first clicked).
+void DriveTraffic(v1::Recommender::Stub* stub, int rounds) {
+  for (int round = 0; round < rounds; ++round) {
+    v1::RecommendRequest req;
+    req.set_user_id("user-" + std::to_string(round % 7));
+    req.set_k(3);
+    v1::RecommendResponse slate;
+    {
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+    }
+    for (int i = 0; i < slate.items_size(); ++i) {
+      v1::FeedbackRequest fb;
+      fb.set_request_id(slate.request_id());
+      fb.set_user_id(req.user_id());
+      fb.set_item_id(slate.items(i).item_id());
+      fb.set_reward(i == 0 ? 1.0 : 0.0);
+      v1::FeedbackResponse out;
+      grpc::ClientContext ctx;
+      ASSERT_TRUE(stub->Feedback(&ctx, fb, &out).ok());
+    }
+  }
+}
+
+TEST(EndToEndTest, OperatorListsRollsBackAndExportsCheckpointsAndSeedsANewDeployment) {
+  const std::string dir = ::testing::TempDir() + "/rtrec-admin-e2e";
+  const std::string seeded_dir = ::testing::TempDir() + "/rtrec-admin-e2e-seeded";
+  const std::string export_dir = ::testing::TempDir() + "/rtrec-admin-e2e-export";
+  for (const auto& d : {dir, seeded_dir, export_dir}) std::filesystem::remove_all(d);
+  int64_t exported_version = 0;
+  int64_t catalog_size = 0;
+  {
+    ServerProcess a(DurableConfigFile("admin.yaml", dir));
+    const int port = StartAndWaitServing(a);
+    ASSERT_GT(port, 0) << a.log();
+    const int metrics_port = static_cast<int>(Captured(a.log(), "metrics on port ([0-9]+)"));
+    auto stub = v1::Recommender::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+    for (int i = 0; i < 100 && ScrapedMetric(metrics_port, "rtrec_checkpoints_written_total") < 2; ++i) {
+      DriveTraffic(stub.get(), 20);
+    }
+    ASSERT_GE(ScrapedMetric(metrics_port, "rtrec_checkpoints_written_total"), 2) << a.log();
+
+    CliResult list = RunCli(port, "model list");
+    ASSERT_EQ(list.exit_code, 0) << list.output;
+    auto listed = ParseJsonObject(list.output);
+    ASSERT_TRUE(listed.ok()) << listed.status() << list.output;
+    const auto& checkpoints = listed->fields().at("checkpoints").list_value();
+    ASSERT_GE(checkpoints.values_size(), 2);
+    auto version_of = [](const google::protobuf::Value& v) {
+      return std::stoll(v.struct_value().fields().at("model_version").string_value());
+    };
+    const int64_t newest = version_of(checkpoints.values(0));
+    const int64_t oldest = version_of(checkpoints.values(checkpoints.values_size() - 1));
+    ASSERT_LT(oldest, newest);
+    EXPECT_EQ(checkpoints.values(0).struct_value().fields().at("error").string_value(), "");
+
+    // Roll back to the oldest: served under a new number, checkpointed at once.
+    CliResult rollback = RunCli(port, "model rollback " + std::to_string(oldest));
+    ASSERT_EQ(rollback.exit_code, 0) << rollback.output;
+    auto rolled = ParseJsonObject(rollback.output);
+    ASSERT_TRUE(rolled.ok()) << rollback.output;
+    const int64_t serving = std::stoll(rolled->fields().at("serving_version").string_value());
+    EXPECT_GT(serving, newest);
+    EXPECT_EQ(rolled->fields().at("restored_from_version").string_value(), std::to_string(oldest));
+    CliResult after = RunCli(port, "model list");
+    auto relisted = ParseJsonObject(after.output);
+    ASSERT_TRUE(relisted.ok()) << after.output;
+    EXPECT_GE(version_of(relisted->fields().at("checkpoints").list_value().values(0)), serving);
+    auto info_now = ParseJsonObject(RunCli(port, "info").output);
+    ASSERT_TRUE(info_now.ok());
+    EXPECT_GE(std::stoll(info_now->fields().at("model_version").string_value()), serving);
+
+    // Refusals name what is wrong; exit 1 (server) or 2 (usage).
+    CliResult missing = RunCli(port, "model rollback 999999");
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_THAT(missing.output, HasSubstr("NOT_FOUND"));
+    EXPECT_THAT(missing.output, HasSubstr("model_version"));
+    EXPECT_EQ(RunCli(port, "model rollback latest").exit_code, 2);
+
+    exported_version = newest;
+    CliResult exported = RunCli(port, "model export " + std::to_string(newest) + " " + export_dir);
+    ASSERT_EQ(exported.exit_code, 0) << exported.output;
+    EXPECT_TRUE(std::filesystem::exists(export_dir + "/checkpoint.rtrec"));
+    EXPECT_TRUE(std::filesystem::exists(export_dir + "/catalog.jsonl"));
+    CliResult again = RunCli(port, "model export " + std::to_string(newest) + " " + export_dir);
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_THAT(again.output, HasSubstr("ALREADY_EXISTS"));
+    v1::ModelInfo info;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+    catalog_size = info.catalog_size();
+    EXPECT_EQ(a.Stop(SIGTERM), 0) << a.log();
+  }
+  // A new deployment, an empty store, seeded from the export.
+  ServerProcess c(DurableConfigFile("seeded.yaml", seeded_dir, export_dir));
+  const int port = StartAndWaitServing(c);
+  ASSERT_GT(port, 0) << c.log();
+  EXPECT_THAT(c.log(), HasSubstr("seeded from " + export_dir));
+  auto stub = v1::Recommender::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  v1::ModelInfo info;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(stub->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.model_version(), exported_version);
+  EXPECT_EQ(info.catalog_size(), catalog_size);
+  EXPECT_EQ(c.Stop(SIGTERM), 0) << c.log();
 }
 
 }  // namespace
