@@ -29,6 +29,12 @@ ABSL_FLAG(std::string, label, "", "Label echoed in the output");
 ABSL_FLAG(double, feedback_share, 0.0,
           "Share of answered slates followed by a Feedback (a click on one shown item), so a "
           "learner has something to learn from; Feedback latency is not measured");
+ABSL_FLAG(int64_t, users, 0,
+          "0: each client cycles through 50 users of its own; N > 0: every request is from the "
+          "next of N users user-0 .. user-(N-1), shared by all clients (a growing user table)");
+ABSL_FLAG(bool, report_every_shown, false,
+          "After every slate, report every shown item (the first clicked, the rest 0), as a "
+          "bandit client does; Feedback calls per second and their latency are measured");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -48,20 +54,26 @@ int main(int argc, char** argv) {
     }
   }
   std::atomic<bool> measuring{false}, stop{false};
+  std::atomic<int64_t> next_user{0};
   std::mutex mu;
   std::vector<double> latencies;
+  std::vector<double> feedback_latencies;
+  int64_t feedback_errors = 0;
   int64_t errors = 0;
   std::string first_error;
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
       auto stub = rtrec::v1::Recommender::NewStub(channels[c % channels.size()]);
-      std::vector<double> mine;
-      int64_t my_errors = 0;
+      std::vector<double> mine, my_feedback;
+      int64_t my_errors = 0, my_feedback_errors = 0;
       int i = 0;
       while (!stop) {
         rtrec::v1::RecommendRequest req;
-        req.set_user_id(absl::StrCat("load-", c, "-", i++ % 50));
+        const int64_t users = absl::GetFlag(FLAGS_users);
+        req.set_user_id(users > 0 ? absl::StrCat("user-", next_user.fetch_add(1) % users)
+                                  : absl::StrCat("load-", c, "-", i % 50));
+        ++i;
         req.set_k(absl::GetFlag(FLAGS_k));
         if (!absl::GetFlag(FLAGS_query).empty()) req.set_query(absl::GetFlag(FLAGS_query));
         rtrec::v1::RecommendResponse resp;
@@ -82,6 +94,27 @@ int main(int argc, char** argv) {
           grpc::ClientContext fctx;
           stub->Feedback(&fctx, fb, &fresp);
         }
+        if (s.ok() && absl::GetFlag(FLAGS_report_every_shown)) {
+          for (int pos = 0; pos < resp.items_size(); ++pos) {
+            rtrec::v1::FeedbackRequest fb;
+            fb.set_user_id(req.user_id());
+            fb.set_request_id(resp.request_id());
+            fb.set_item_id(resp.items(pos).item_id());
+            fb.set_reward(pos == 0 ? 1.0 : 0.0);
+            rtrec::v1::FeedbackResponse fresp;
+            grpc::ClientContext fctx;
+            fctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+            const auto f0 = std::chrono::steady_clock::now();
+            grpc::Status fs = stub->Feedback(&fctx, fb, &fresp);
+            if (!measuring) continue;
+            if (fs.ok()) {
+              my_feedback.push_back(
+                  std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - f0).count());
+            } else {
+              ++my_feedback_errors;
+            }
+          }
+        }
         if (!measuring) continue;
         if (s.ok()) {
           mine.push_back(ms);
@@ -95,7 +128,9 @@ int main(int argc, char** argv) {
       }
       std::lock_guard<std::mutex> lock(mu);
       latencies.insert(latencies.end(), mine.begin(), mine.end());
+      feedback_latencies.insert(feedback_latencies.end(), my_feedback.begin(), my_feedback.end());
       errors += my_errors;
+      feedback_errors += my_feedback_errors;
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_seconds)));
@@ -107,13 +142,18 @@ int main(int argc, char** argv) {
   stop = true;
   for (auto& t : clients) t.join();
   std::sort(latencies.begin(), latencies.end());
-  auto pct = [&](double p) {
-    return latencies.empty() ? 0.0 : latencies[std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()))];
+  std::sort(feedback_latencies.begin(), feedback_latencies.end());
+  auto pct_of = [](const std::vector<double>& v, double p) {
+    return v.empty() ? 0.0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
   };
+  auto pct = [&](double p) { return pct_of(latencies, p); };
   printf("{\"label\": \"%s\", \"concurrency\": %d, \"requests\": %zu, \"errors\": %lld, \"seconds\": %.2f, "
-         "\"qps\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f}\n",
+         "\"qps\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"feedback\": %zu, \"feedback_errors\": %lld, "
+         "\"feedback_per_s\": %.1f, \"feedback_p50_ms\": %.2f, \"feedback_p99_ms\": %.2f}\n",
          absl::GetFlag(FLAGS_label).c_str(), concurrency, latencies.size(), static_cast<long long>(errors), elapsed,
-         latencies.size() / elapsed, pct(0.50), pct(0.99));
+         latencies.size() / elapsed, pct(0.50), pct(0.99), feedback_latencies.size(),
+         static_cast<long long>(feedback_errors), feedback_latencies.size() / elapsed,
+         pct_of(feedback_latencies, 0.50), pct_of(feedback_latencies, 0.99));
   if (errors > 0) fprintf(stderr, "load_generator: first error: %s\n", first_error.c_str());
   return errors == 0 ? 0 : 3;
 }

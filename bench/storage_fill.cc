@@ -1,0 +1,83 @@
+// rtrec_storage_fill: fills a state store (storage/state_store.h) with the
+// state of a large deployment, for the restart bench (bench/run_storage_bench.sh):
+// `users` user histories (20 items each; a taste for every tenth user) and
+// `impressions` open impressions of 5 items, logged now, through the same
+// code the server writes them with (ImpressionLog, UserState).
+//
+//   rtrec_storage_fill --path DIR --users 1000000 --impressions 1000000
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "learner/impression_log.h"
+#include "model/user_state.h"
+#include "storage/state_store.h"
+
+ABSL_FLAG(std::string, path, "", "storage.path to fill (created)");
+ABSL_FLAG(int64_t, users, 1000000, "Users with a history");
+ABSL_FLAG(int64_t, impressions, 1000000, "Open impressions");
+ABSL_FLAG(int64_t, catalog_items, 240, "Item indices drawn from [0, catalog_items)");
+ABSL_FLAG(int64_t, taste_dim, 64, "model.embedding_dim of the server that will read it");
+
+int main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  rtrec::config::StorageOptions storage;
+  storage.path = absl::GetFlag(FLAGS_path);
+  auto store = rtrec::storage::OpenStateStore(storage);
+  if (!store.ok()) {
+    std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
+    return 1;
+  }
+  const int64_t items = absl::GetFlag(FLAGS_catalog_items);
+  const absl::Time started = absl::Now();
+  {
+    rtrec::config::UserStateOptions o;
+    o.max_cached_users = 10000;  // written through, evicted: memory stays small
+    auto users = *rtrec::model::UserState::Create(o, absl::GetFlag(FLAGS_taste_dim), store->get());
+    std::vector<float> x(static_cast<size_t>(absl::GetFlag(FLAGS_taste_dim)), 0.1f);
+    for (int64_t u = 0; u < absl::GetFlag(FLAGS_users); ++u) {
+      const std::string id = absl::StrCat("user-", u);
+      for (int64_t i = 0; i < 20; ++i) {
+        if (!users->Append(id, (u * 7 + i * 13) % items).ok()) return 1;
+      }
+      if (u % 10 == 0) users->LearnTaste(id, x, 0.0, 1.0);
+    }
+    if (!users->FlushTastes().ok()) return 1;
+  }
+  const absl::Time users_done = absl::Now();
+  {
+    rtrec::learner::ExperienceBuffer buffer(1);
+    rtrec::config::ImpressionLogOptions o;
+    o.capacity = absl::GetFlag(FLAGS_impressions) + 1;
+    auto log = *rtrec::learner::ImpressionLog::Create(o, rtrec::RealClock::Get(), &buffer);
+    log->AttachStore(store->get());
+    for (int64_t r = 0; r < absl::GetFlag(FLAGS_impressions); ++r) {
+      rtrec::learner::Impression imp;
+      imp.request_id = absl::StrCat("fill-", r);
+      imp.user_id = absl::StrCat("user-", r % std::max<int64_t>(1, absl::GetFlag(FLAGS_users)));
+      for (int64_t i = 0; i < 20; ++i) imp.context.push_back((r + i) % items);
+      for (int64_t i = 0; i < 5; ++i) {
+        rtrec::learner::ShownItem s;
+        s.item_index = (r * 5 + i) % items;
+        s.item_id = absl::StrCat("item-", s.item_index);
+        s.propensity = 0.05;
+        s.selection_probability = 0.01;
+        imp.slate.push_back(s);
+      }
+      imp.num_candidates = items;
+      imp.model_version = 1;
+      log->Record(std::move(imp));
+    }
+  }
+  (*store)->Sync().IgnoreError();
+  std::printf("{\"users\": %lld, \"impressions\": %lld, \"users_s\": %.1f, \"impressions_s\": %.1f}\n",
+              static_cast<long long>(absl::GetFlag(FLAGS_users)),
+              static_cast<long long>(absl::GetFlag(FLAGS_impressions)),
+              absl::ToDoubleSeconds(users_done - started), absl::ToDoubleSeconds(absl::Now() - users_done));
+  return 0;
+}
