@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   learner::Learner* learner = runner->learner();
 
   // Experiences from the real serving path; the learner trains as it goes.
-  std::vector<learner::Experience> pool;
+  std::vector<state::Experience> pool;
   for (int i = 0; i < absl::GetFlag(FLAGS_warm_rounds); ++i) {
     if (!runner->RunRound().ok()) return 1;
   }
@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
   int64_t examples = 0;
   const auto t0 = Steady::now();
   for (int s = 0; s < steps; ++s) {
-    std::vector<learner::Experience> batch;
+    std::vector<state::Experience> batch;
     for (int64_t j = 0; j < batch_size; ++j) batch.push_back(pool[(s * batch_size + j) % pool.size()]);
     if (!learner->Train(batch).ok()) return 1;
     examples += batch_size;
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
   std::vector<double> publish_ms;
   const int publishes = absl::GetFlag(FLAGS_publishes);
   for (int p = 0; p < publishes; ++p) {
-    std::vector<learner::Experience> batch;
+    std::vector<state::Experience> batch;
     for (int64_t j = 0; j < batch_size; ++j) batch.push_back(pool[(p * batch_size + j) % pool.size()]);
     if (!learner->Train(batch).ok()) return 1;
     const auto step_done = Steady::now();

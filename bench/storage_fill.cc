@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
-#include "learner/impression_log.h"
-#include "model/user_state.h"
+#include "state/impression_log.h"
+#include "state/user_state.h"
 #include "storage/state_store.h"
 
 ABSL_FLAG(std::string, path, "", "storage.path to fill (created)");
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   {
     rtrec::config::UserStateOptions o;
     o.max_cached_users = 10000;  // written through, evicted: memory stays small
-    auto users = *rtrec::model::UserState::Create(o, absl::GetFlag(FLAGS_taste_dim), store->get());
+    auto users = *rtrec::state::UserState::Create(o, absl::GetFlag(FLAGS_taste_dim), store->get());
     std::vector<float> x(static_cast<size_t>(absl::GetFlag(FLAGS_taste_dim)), 0.1f);
     for (int64_t u = 0; u < absl::GetFlag(FLAGS_users); ++u) {
       const std::string id = absl::StrCat("user-", u);
@@ -51,18 +51,18 @@ int main(int argc, char** argv) {
   }
   const absl::Time users_done = absl::Now();
   {
-    rtrec::learner::ExperienceBuffer buffer(1);
+    rtrec::state::ExperienceBuffer buffer(1);
     rtrec::config::ImpressionLogOptions o;
     o.capacity = absl::GetFlag(FLAGS_impressions) + 1;
-    auto log = *rtrec::learner::ImpressionLog::Create(o, rtrec::RealClock::Get(), &buffer);
+    auto log = *rtrec::state::ImpressionLog::Create(o, rtrec::RealClock::Get(), &buffer);
     log->AttachStore(store->get());
     for (int64_t r = 0; r < absl::GetFlag(FLAGS_impressions); ++r) {
-      rtrec::learner::Impression imp;
+      rtrec::state::Impression imp;
       imp.request_id = absl::StrCat("fill-", r);
       imp.user_id = absl::StrCat("user-", r % std::max<int64_t>(1, absl::GetFlag(FLAGS_users)));
       for (int64_t i = 0; i < 20; ++i) imp.context.push_back((r + i) % items);
       for (int64_t i = 0; i < 5; ++i) {
-        rtrec::learner::ShownItem s;
+        rtrec::state::ShownItem s;
         s.item_index = (r * 5 + i) % items;
         s.item_id = absl::StrCat("item-", s.item_index);
         s.propensity = 0.05;

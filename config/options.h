@@ -59,7 +59,7 @@ struct UserStateOptions {
   int64_t max_consumed_items = 1000;
   // Learn each user's taste vector t_u from the user's joined feedback, at
   // once (an online Newton step of a Bayesian logistic regression over the
-  // serving model's item vectors; model/user_state.h). Default: true.
+  // serving model's item vectors; state/user_state.h). Default: true.
   bool learn_taste = true;
   // Prior precision λ of a taste vector (1 / its prior variance per
   // dimension). Larger values move a taste less per example. Default: 20.

@@ -15,26 +15,18 @@
 #include "model/exploration_policy.h"
 #include "model/inference_engine.h"
 #include "model/model_store.h"
-#include "sim/lockstep_runner.h"
+#include "serving/serving_stack.h"
 
 namespace rtrec::eval {
 
 struct OfflineModel::Impl {
-  explicit Impl(const config::RtrecConfig& c)
-      : config(c),
-        policy(model::PolicyParams{c.policy.temperature, c.policy.epsilon}),
-        // The engine logs every scored request; nothing here learns from those
-        // logs, so their unanswered examples have nowhere to go.
-        discarded(1) {}
+  explicit Impl(const config::RtrecConfig& c) : config(c) {}
   const config::RtrecConfig config;
   FakeClock clock;
-  model::ModelStore store;
-  model::PolicyControl policy;
-  std::unique_ptr<model::Catalog> catalog;
-  learner::ExperienceBuffer discarded;
-  std::unique_ptr<learner::ImpressionLog> log;
-  std::unique_ptr<model::InferenceEngine> engine;
-  std::unique_ptr<learner::Learner> learner;
+  // The engine logs every scored request; nothing here learns from those
+  // logs, so their unanswered examples have nowhere to go: the experience
+  // buffer holds one and is emptied after every batch.
+  std::unique_ptr<serving::ServingStack> stack;
 };
 
 OfflineModel::OfflineModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -45,28 +37,32 @@ absl::StatusOr<std::unique_ptr<OfflineModel>> OfflineModel::Create(const config:
   auto impl = std::make_unique<Impl>(config);
   config::RtrecConfig sized = config;  // the catalog holds every item of the data
   sized.catalog.max_items = std::max<int64_t>(config.catalog.max_items, static_cast<int64_t>(items.size()));
-  auto serving = sim::BuildOfflineServing(sized, std::move(items), &impl->clock, &impl->discarded, &impl->policy,
-                                          &impl->store);
-  if (!serving.ok()) return serving.status();
-  impl->catalog = std::move(serving->catalog);
-  impl->log = std::move(serving->log);
-  impl->engine = std::move(serving->engine);
-  auto learner = learner::Learner::Create(config.learner, &impl->store, impl->catalog.get(), &impl->policy,
-                                          /*publisher=*/nullptr, &impl->clock);
-  if (!learner.ok()) return learner.status();
-  impl->learner = std::move(*learner);
+  sized.learner.enabled = true;  // what is evaluated is the learner's model
+  sized.tuner.enabled = false;
+  sized.storage.path.clear();
+  serving::ServingStackOptions so;
+  so.clock = &impl->clock;
+  so.items = std::move(items);
+  so.cpu_only = true;
+  so.learner_uses_tastes = false;
+  so.experience_capacity = 1;
+  so.overflow = state::OverflowPolicy::kRefuse;
+  so.log = [](const std::string&) {};
+  auto stack = serving::ServingStack::Build(sized, std::move(so));
+  if (!stack.ok()) return stack.status();
+  impl->stack = std::move(*stack);
   return std::unique_ptr<OfflineModel>(new OfflineModel(std::move(impl)));
 }
 
-int64_t OfflineModel::num_items() const { return impl_->catalog->Snapshot()->size(); }
-int64_t OfflineModel::learner_steps() const { return impl_->learner->stats().steps; }
-int64_t OfflineModel::model_version() const { return impl_->store.Current()->version; }
+int64_t OfflineModel::num_items() const { return impl_->stack->catalog->Snapshot()->size(); }
+int64_t OfflineModel::learner_steps() const { return impl_->stack->learner->stats().steps; }
+int64_t OfflineModel::model_version() const { return impl_->stack->models.Current()->version; }
 
 absl::StatusOr<std::vector<model::RecommendResult>> OfflineModel::Run(const std::vector<OfflineRequest>& requests,
                                                                       int64_t k) {
   std::vector<absl::StatusOr<model::RecommendResult>> results(requests.size(), absl::UnknownError("unanswered"));
   model::TaskBatch batch;
-  auto catalog = impl_->catalog->Snapshot();
+  auto catalog = impl_->stack->catalog->Snapshot();
   const int64_t window = impl_->config.users.history_length;
   for (size_t r = 0; r < requests.size(); ++r) {
     auto t = std::make_unique<model::RecommendTask>();
@@ -81,10 +77,10 @@ absl::StatusOr<std::vector<model::RecommendResult>> OfflineModel::Run(const std:
     t->done = [&results, r](absl::StatusOr<model::RecommendResult> result) { results[r] = std::move(result); };
     batch.push_back(std::move(t));
   }
-  impl_->engine->RunBatch(std::move(batch));
+  impl_->stack->engine->RunBatch(std::move(batch));
   impl_->clock.Advance(absl::Milliseconds(impl_->config.impressions.reward_wait_ms));
-  impl_->log->ExpireDue();
-  impl_->discarded.PopBatch(impl_->discarded.size() + 1);
+  impl_->stack->impressions->ExpireDue();
+  impl_->stack->experiences->PopBatch(impl_->stack->experiences->size() + 1);
   std::vector<model::RecommendResult> out;
   for (auto& r : results) {
     if (!r.ok()) return r.status();
@@ -121,20 +117,20 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> OfflineModel::TopK(const std::
   return out;
 }
 
-absl::Status OfflineModel::Train(const std::vector<learner::Experience>& examples) {
+absl::Status OfflineModel::Train(const std::vector<state::Experience>& examples) {
   const size_t batch = static_cast<size_t>(impl_->config.learner.batch_size);
   for (size_t from = 0; from < examples.size(); from += batch) {
-    std::vector<learner::Experience> b(examples.begin() + from,
+    std::vector<state::Experience> b(examples.begin() + from,
                                        examples.begin() + std::min(examples.size(), from + batch));
-    auto step = impl_->learner->Train(b);
+    auto step = impl_->stack->learner->Train(b);
     if (!step.ok()) return step.status();
-    impl_->learner->MaybePublish();
+    impl_->stack->learner->MaybePublish();
   }
   return absl::OkStatus();
 }
 
 absl::Status OfflineModel::Publish() {
-  const learner::PublishDecision d = impl_->learner->PublishNow();
+  const learner::PublishDecision d = impl_->stack->learner->PublishNow();
   if (d.attempted && !d.published) return absl::FailedPreconditionError(absl::StrCat("publish refused: ", d.reason));
   return absl::OkStatus();
 }
@@ -272,7 +268,7 @@ absl::StatusOr<BanditEvalReport> EvaluateOpenBandit(const config::RtrecConfig& c
     for (size_t i = from; i < to; ++i) requests.push_back(BanditRequest(random_log[i]));
     auto scores = (*model)->Score(requests);
     if (!scores.ok()) return scores.status();
-    std::vector<learner::Experience> examples;
+    std::vector<state::Experience> examples;
     for (size_t i = from; i < to; ++i) {
       const BanditLogRow& row = random_log[i];
       const std::vector<float>& s = (*scores)[i - from];
@@ -285,8 +281,8 @@ absl::StatusOr<BanditEvalReport> EvaluateOpenBandit(const config::RtrecConfig& c
       if (auto it = check_target.find(row.position); it != check_target.end()) {
         check.push_back(Decide(row, it->second, q));
       }
-      learner::Experience e;
-      e.source = row.click > 0 ? learner::Experience::Source::kJoined : learner::Experience::Source::kExpired;
+      state::Experience e;
+      e.source = row.click > 0 ? state::Experience::Source::kJoined : state::Experience::Source::kExpired;
       e.request_id = absl::StrCat("obd-", i);
       e.user_id = requests[i - from].user_id;
       e.context = requests[i - from].context;
@@ -341,11 +337,11 @@ absl::StatusOr<MovieLensEvalReport> EvaluateMovieLens(const config::RtrecConfig&
   report.train_interactions = static_cast<int64_t>(events.size());
   const int64_t window = config.users.history_length;
   for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
-    std::vector<learner::Experience> examples;
+    std::vector<state::Experience> examples;
     for (const auto& [u, pos] : events) {
       const UserSplit& s = splits[u];
-      learner::Experience e;
-      e.source = learner::Experience::Source::kOrganic;
+      state::Experience e;
+      e.source = state::Experience::Source::kOrganic;
       e.user_id = data.users[s.user];
       const size_t begin = pos > static_cast<size_t>(window) ? pos - window : 0;
       e.context.assign(s.train.begin() + begin, s.train.begin() + pos);

@@ -36,7 +36,7 @@
 #include "eval/datasets.h"
 #include "eval/off_policy.h"
 #include "eval/ranking.h"
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 #include "model/catalog.h"
 #include "model/inference_engine.h"
 
@@ -65,7 +65,7 @@ class OfflineModel {
   absl::StatusOr<std::vector<std::vector<int64_t>>> TopK(const std::vector<OfflineRequest>& requests, int64_t k);
   // Trains on `examples` in batches of learner.batch_size, publishing as the
   // learner's options say.
-  absl::Status Train(const std::vector<learner::Experience>& examples);
+  absl::Status Train(const std::vector<state::Experience>& examples);
   // Publishes the learner's weights now (checked as in serving).
   absl::Status Publish();
   int64_t learner_steps() const;

@@ -56,7 +56,7 @@ struct TableRows {
 PolicyForward ForwardPolicy(model::RecommenderModelImpl& m,
                             const std::vector<const Experience*>& batch,
                             const torch::Tensor& item_text, const model::TextEmbedder& text,
-                            const model::PolicyParams& params, const model::UserState* users,
+                            const model::PolicyParams& params, const state::UserState* users,
                             const TableRows* tables = nullptr) {
   const torch::Device device = item_text.device();
   const int64_t n = item_text.size(0);
@@ -246,7 +246,7 @@ struct Learner::Impl {
   model::PolicyControl* policy = nullptr;
   ModelPublisher* publisher = nullptr;
   Clock* clock = nullptr;
-  const model::UserState* users = nullptr;
+  const state::UserState* users = nullptr;
 
   std::shared_ptr<model::ModelWeights> weights;
   std::unique_ptr<torch::optim::Adam> optimizer;
@@ -971,7 +971,7 @@ void Learner::Stop() {
   s.thread.join();
 }
 
-void Learner::UseUserTastes(const model::UserState* users) { impl_->users = users; }
+void Learner::UseUserTastes(const state::UserState* users) { impl_->users = users; }
 
 void Learner::SetLearningRate(double learning_rate) {
   impl_->learning_rate.store(learning_rate);

@@ -36,7 +36,7 @@
 // one pointer swap; a failing one is counted and the learner rolls back to
 // the serving weights and restarts its optimizer.
 //
-// Each user's taste vector (model/user_state.h), as it is when the step
+// Each user's taste vector (state/user_state.h), as it is when the step
 // runs, is part of the user state, without gradient.
 //
 // The text tower is not trained here (queries are encoded by the serving
@@ -58,16 +58,20 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "config/options.h"
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 #include "learner/model_publisher.h"
 #include "model/catalog.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
-#include "model/user_state.h"
+#include "state/user_state.h"
 #include "rtrec/storage/v1/state.pb.h"
 #include "tuner/online_tuner.h"
 
 namespace rtrec::learner {
+
+// The learner consumes the experiences the reward join produces.
+using state::Experience;
+using state::ExperienceBuffer;
 
 struct LearnerStats {
   int64_t steps = 0;
@@ -165,7 +169,7 @@ class Learner {
   // The users' taste vectors (UserState::Taste) enter every user state the
   // learner computes, as in serving: the model then learns what the tastes
   // do not already explain. Call before Start(); null (the default): none.
-  void UseUserTastes(const model::UserState* users);
+  void UseUserTastes(const state::UserState* users);
 
   // Checkpoints (storage/checkpoints.h). A checkpoint holds the serving
   // snapshot's weights and version, the learner's optimizer state, baseline,

@@ -66,8 +66,8 @@ std::shared_ptr<const InferenceEngine::ItemCache> InferenceEngine::Items(
   return cache_;
 }
 
-void InferenceEngine::LearnTaste(const learner::Experience& example, const CatalogSnapshot& catalog,
-                                 UserState* users) {
+void InferenceEngine::LearnTaste(const state::Experience& example, const CatalogSnapshot& catalog,
+                                 state::UserState* users) {
   if (users == nullptr || !users->learns_taste()) return;
   std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
   if (!snapshot) return;
@@ -88,7 +88,7 @@ void InferenceEngine::LearnTaste(const learner::Experience& example, const Catal
 }
 
 InferenceEngine::InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
-                                 learner::ImpressionLog* log)
+                                 state::SlateLogger* log)
     : options_(std::move(options)),
       store_(store),
       log_(log),
@@ -98,7 +98,7 @@ InferenceEngine::InferenceEngine(InferenceEngineOptions options, const ModelStor
 InferenceEngine::~InferenceEngine() = default;
 
 absl::StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(
-    InferenceEngineOptions options, const ModelStore* store, learner::ImpressionLog* log) {
+    InferenceEngineOptions options, const ModelStore* store, state::SlateLogger* log) {
   if (store == nullptr || log == nullptr) {
     return absl::InvalidArgumentError("InferenceEngine needs a model store and an impression log");
   }
@@ -223,7 +223,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     result.request_id = absl::StrFormat("%016x-%x", request_id_prefix_, next_request_.fetch_add(1));
     result.model_version = snapshot->version;
     result.context = t->context;
-    learner::Impression imp;
+    state::Impression imp;
     imp.request_id = result.request_id;
     imp.user_id = t->user_id;
     imp.context = t->context;
@@ -240,7 +240,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
       item.item_id = t->catalog->item(item.index).item_id;
       item.score = scores[r][pos];
       item.propensity = slate.propensities[j];
-      learner::ShownItem shown;
+      state::ShownItem shown;
       shown.item_index = item.index;
       shown.item_id = item.item_id;
       shown.score = item.score;

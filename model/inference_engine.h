@@ -20,12 +20,12 @@
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
 #include "config/options.h"
-#include "learner/impression_log.h"
+#include "state/impression.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
-#include "model/user_state.h"
+#include "state/user_state.h"
 
 namespace rtrec::model {
 
@@ -82,7 +82,7 @@ class InferenceEngine {
   // REQUIRES: store and log outlive the engine.
   static absl::StatusOr<std::unique_ptr<InferenceEngine>> Create(
       InferenceEngineOptions options, const ModelStore* store,
-      learner::ImpressionLog* log);
+      state::SlateLogger* log);
   ~InferenceEngine();
 
   // Answers every task of the batch.
@@ -92,12 +92,12 @@ class InferenceEngine {
   // x is the item's vector under the serving snapshot, the rest of the
   // logit is the served score less its taste part plus the reward model's
   // offset for the slate position. Skipped for an item outside `catalog`.
-  void LearnTaste(const learner::Experience& example, const CatalogSnapshot& catalog,
-                  UserState* users);
+  void LearnTaste(const state::Experience& example, const CatalogSnapshot& catalog,
+                  state::UserState* users);
 
  private:
   InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
-                  learner::ImpressionLog* log);
+                  state::SlateLogger* log);
   struct ItemCache;
   // The item vectors of (snapshot, catalog), built when either changed.
   std::shared_ptr<const ItemCache> Items(const ModelSnapshot& snapshot,
@@ -106,7 +106,7 @@ class InferenceEngine {
 
   const InferenceEngineOptions options_;
   const ModelStore* const store_;
-  learner::ImpressionLog* const log_;
+  state::SlateLogger* const log_;
   const uint64_t request_id_prefix_;
   std::atomic<uint64_t> next_request_ = 0;
   std::atomic<uint64_t> next_batch_ = 0;

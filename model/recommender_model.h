@@ -13,7 +13,7 @@
 //             embedding user_emb[hash(user_id) mod user_buckets] (zero at
 //             start, so a new user is known by its history alone), plus the
 //             user's taste vector t_u (learned per user at feedback time,
-//             model/user_state.h; a constant here), is the user state u.
+//             state/user_state.h; a constant here), is the user state u.
 // Score:      s_i = u · e_i + b_i, with b_i a per-item bias (zero at start).
 // Reward:     P(reward > 0 | shown at slate position p) =
 //             σ(s_i + c + c_p): the reward model the learner fits on every

@@ -103,7 +103,7 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
         config_.server.max_context_items));
   }
   auto task = std::make_unique<model::RecommendTask>();
-  task->catalog = components_.catalog->Snapshot();
+  task->catalog = components_.stack->catalog->Snapshot();
   const model::CatalogSnapshot& catalog = *task->catalog;
   absl::flat_hash_set<int64_t> seen;
   for (int i = 0; i < request.candidate_item_ids_size(); ++i) {
@@ -121,8 +121,8 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
   }
   // The user tower reads the behaviour since the user's last change of
   // taste; exclusion "recent" leaves out the whole recent history.
-  std::vector<int64_t> context = components_.users->TowerHistory(request.user_id());
-  std::vector<int64_t> recent = components_.users->History(request.user_id());
+  std::vector<int64_t> context = components_.stack->users->TowerHistory(request.user_id());
+  std::vector<int64_t> recent = components_.stack->users->History(request.user_id());
   for (int i = 0; i < request.context_item_ids_size(); ++i) {
     const std::string& id = request.context_item_ids(i);
     auto index = catalog.Find(id);
@@ -145,7 +145,7 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
     case rtrec::v1::EXCLUSION_NONE:
       break;
     case rtrec::v1::EXCLUSION_CONSUMED:
-      task->excluded = components_.users->Consumed(request.user_id());
+      task->excluded = components_.stack->users->Consumed(request.user_id());
       task->excluded.insert(task->excluded.end(), recent.begin(), recent.end());
       break;
     default:  // EXCLUSION_RECENT
@@ -156,7 +156,7 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
   task->excluded.erase(std::unique(task->excluded.begin(), task->excluded.end()),
                        task->excluded.end());
   task->user_id = request.user_id();
-  task->taste = components_.users->Taste(request.user_id());
+  task->taste = components_.stack->users->Taste(request.user_id());
   task->query = request.query();
   task->context = std::move(context);
   task->k = k;
@@ -226,7 +226,7 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
   if (request.timestamp_ms() < 0) {
     return absl::InvalidArgumentError("timestamp_ms: must not be negative");
   }
-  auto catalog = components_.catalog->Snapshot();
+  auto catalog = components_.stack->catalog->Snapshot();
   auto index = catalog->Find(request.item_id());
   if (!index) {
     return absl::InvalidArgumentError(
@@ -239,26 +239,26 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
   bool enters_history = request.reward() > 0 && request.event_type() != rtrec::v1::EVENT_TYPE_DISMISS;
   if (!request.request_id().empty()) {
     bool first_positive = false;
-    learner::Experience learned;
+    state::Experience learned;
     learned.item_index = -1;
-    auto outcome = components_.impressions->Join(request.request_id(), request.user_id(),
+    auto outcome = components_.stack->impressions->Join(request.request_id(), request.user_id(),
                                                  request.item_id(), request.reward(),
                                                  &first_positive, &learned);
     if (!outcome.ok()) return outcome.status();
     // The user's taste learns from it now, zeros included: the user's next
     // slate already reflects it (the model learns it at its next step).
-    if (learned.item_index >= 0 && components_.engine != nullptr) {
-      components_.engine->LearnTaste(learned, *catalog, components_.users);
+    if (learned.item_index >= 0 && components_.stack->engine != nullptr) {
+      components_.stack->engine->LearnTaste(learned, *catalog, components_.stack->users.get());
     }
-    response.set_joined(*outcome == learner::JoinOutcome::kJoined);
-    response.set_late(*outcome == learner::JoinOutcome::kLate);
-    response.set_duplicate(*outcome == learner::JoinOutcome::kDuplicate);
+    response.set_joined(*outcome == state::JoinOutcome::kJoined);
+    response.set_late(*outcome == state::JoinOutcome::kLate);
+    response.set_duplicate(*outcome == state::JoinOutcome::kDuplicate);
     enters_history = enters_history && first_positive;
   } else {
-    learner::Experience e;
-    e.source = learner::Experience::Source::kOrganic;
+    state::Experience e;
+    e.source = state::Experience::Source::kOrganic;
     e.user_id = request.user_id();
-    e.context = components_.users->TowerHistory(request.user_id());
+    e.context = components_.stack->users->TowerHistory(request.user_id());
     e.item_index = *index;
     e.reward = request.reward();
     e.time = request.timestamp_ms() > 0 ? absl::FromUnixMillis(request.timestamp_ms())
@@ -266,20 +266,20 @@ absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
     // Refused (RESOURCE_EXHAUSTED) before the history changes, so a retry
     // does not count twice.
     storage::WriteBatch journal;
-    if (auto s = components_.experiences->TryPush(std::move(e), components_.store ? &journal : nullptr);
+    if (auto s = components_.stack->experiences->TryPush(std::move(e), components_.stack->store ? &journal : nullptr);
         !s.ok()) {
       return s;
     }
-    if (components_.store) {
-      if (auto s = components_.store->Write(journal); !s.ok()) return s;
+    if (components_.stack->store) {
+      if (auto s = components_.stack->store->Write(journal); !s.ok()) return s;
     }
   }
   if (enters_history) {
-    if (auto s = components_.users->Append(request.user_id(), *index); !s.ok()) return s;
+    if (auto s = components_.stack->users->Append(request.user_id(), *index); !s.ok()) return s;
   }
   // Acknowledged only once durable (storage.sync).
-  if (components_.store) {
-    if (auto s = components_.store->Commit(); !s.ok()) return s;
+  if (components_.stack->store) {
+    if (auto s = components_.stack->store->Commit(); !s.ok()) return s;
   }
   return response;
 }
@@ -385,23 +385,10 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
   }
   // BERT encoding runs on the catalog writer thread, not in this callback,
   // with the text tower of the serving model.
-  components_.catalog_writer->Add([this, reactor, request, response, started] {
+  components_.stack->catalog_writer->Add([this, reactor, request, response, started] {
     std::vector<model::CatalogItem> items;
-    std::vector<std::string> texts;
-    for (const auto& in : request->items()) {
-      items.push_back(CatalogItemFromProto(in));
-      texts.push_back(model::ItemTextForEncoding(items.back()));
-    }
-    auto embeddings = components_.models->Current()->text->Embed(texts);
-    if (!embeddings.ok()) {
-      Finish(reactor, "UpsertItems", started, embeddings.status());
-      return;
-    }
-    for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
-    auto result = components_.catalog->Upsert(std::move(items));
-    if (result.ok() && components_.store) {
-      if (auto s = components_.store->Commit(); !s.ok()) result = s;
-    }
+    for (const auto& in : request->items()) items.push_back(CatalogItemFromProto(in));
+    auto result = components_.stack->EncodeAndUpsert(std::move(items));
     if (result.ok()) {
       response->set_inserted(result->inserted);
       response->set_updated(result->updated);
@@ -415,36 +402,36 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
 // --------------------------------------------------------------- GetModelInfo
 
 void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
-  auto snapshot = components_.models->Current();
+  auto snapshot = components_.stack->models.Current();
   if (snapshot) {
     info->set_model_version(snapshot->version);
     info->set_device(snapshot->device);
   }
-  info->set_swaps(components_.models->swaps());
-  info->set_rejected_swaps(components_.models->rejected());
-  auto catalog = components_.catalog->Snapshot();
+  info->set_swaps(components_.stack->models.swaps());
+  info->set_rejected_swaps(components_.stack->models.rejected());
+  auto catalog = components_.stack->catalog->Snapshot();
   info->set_catalog_size(catalog->size());
   info->set_catalog_version(catalog->version());
   const model::BatcherStats b = components_.batcher->stats();
   info->set_batches(b.batches);
   info->set_batched_requests(b.batched_requests);
   info->set_largest_batch_size(b.largest_batch_size);
-  const learner::ImpressionLogStats s = components_.impressions->stats();
+  const state::ImpressionLogStats s = components_.stack->impressions->stats();
   info->set_impressions_logged(s.logged);
   info->set_impressions_joined(s.joined);
   info->set_impressions_expired(s.expired);
   info->set_feedback_late(s.late);
   info->set_feedback_duplicate(s.duplicate);
-  const learner::ExperienceBufferStats eb = components_.experiences->stats();
+  const state::ExperienceBufferStats eb = components_.stack->experiences->stats();
   info->set_experiences_pending(eb.size);
   info->set_feedback_refused(eb.refused);
   info->set_unanswered_dropped(eb.dropped_unanswered);
   if (snapshot) info->set_text_encoder(snapshot->text->description());
-  const model::PolicyParams policy = components_.policy->Get();
+  const model::PolicyParams policy = components_.stack->policy.Get();
   info->set_temperature(policy.temperature);
   info->set_epsilon(policy.epsilon);
-  if (components_.learner) {
-    const learner::LearnerStats l = components_.learner->stats();
+  if (components_.stack->learner) {
+    const learner::LearnerStats l = components_.stack->learner->stats();
     info->set_learner_enabled(true);
     info->set_learner_steps(l.steps);
     info->set_learner_examples(l.examples);
@@ -457,8 +444,8 @@ void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
     info->set_publishes(l.publishes);
     info->set_rejected_publishes(l.rejected_publishes);
   }
-  if (components_.tuner) {
-    const tuner::TunerState t = components_.tuner->state();
+  if (components_.stack->tuner) {
+    const tuner::TunerState t = components_.stack->tuner->state();
     auto* out = info->mutable_tuner();
     out->set_learning_rate(t.learning_rate);
     out->set_exploration(t.exploration);

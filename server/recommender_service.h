@@ -17,41 +17,29 @@
 #include "common/clock.h"
 #include "common/serial_executor.h"
 #include "config/options.h"
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 #include "learner/learner.h"
 #include "model/exploration_policy.h"
 #include "model/catalog.h"
 #include "model/dynamic_batcher.h"
 #include "model/inference_engine.h"
 #include "model/model_store.h"
-#include "model/user_state.h"
+#include "state/user_state.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "server/metrics.h"
+#include "serving/serving_stack.h"
 #include "tuner/online_tuner.h"
 
 namespace rtrec::server {
 
 // The loaded components the service talks to; owned by RtrecServer.
 struct ServingComponents {
-  model::Catalog* catalog = nullptr;
-  model::UserState* users = nullptr;
-  model::ModelStore* models = nullptr;
+  // Catalog, users, models, engine, impressions, experiences, policy, the
+  // learner and tuner (null when off), the catalog writer (UpsertItems runs
+  // there), the state store (null when storage.path is empty: feedback and
+  // upserts are acknowledged after its Commit()).
+  serving::ServingStack* stack = nullptr;
   model::DynamicBatcher* batcher = nullptr;
-  // Teaches the users' tastes from joined feedback (UserState::LearnTaste).
-  model::InferenceEngine* engine = nullptr;
-  learner::ImpressionLog* impressions = nullptr;
-  learner::ExperienceBuffer* experiences = nullptr;
-  // Runs UpsertItems encoding and model publishing, one job at a time.
-  SerialExecutor* catalog_writer = nullptr;
-  // Exploration parameters in use (the tuner may change them).
-  model::PolicyControl* policy = nullptr;
-  // The online learner; null when learner.enabled is false.
-  learner::Learner* learner = nullptr;
-  // The GP tuner; null unless learner and tuner are enabled.
-  tuner::OnlineTuner* tuner = nullptr;
-  // The state store; null when storage.path is empty. Feedback and upserts
-  // are acknowledged after its Commit().
-  storage::StateStore* store = nullptr;
 };
 
 class RecommenderService final : public rtrec::v1::Recommender::CallbackService {

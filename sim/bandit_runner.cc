@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "common/clock.h"
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 #include "learner/learner.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
-#include "model/user_state.h"
-#include "sim/lockstep_runner.h"
+#include "state/user_state.h"
+#include "serving/serving_stack.h"
 
 namespace rtrec::sim {
 namespace {
@@ -33,30 +33,21 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
                                                    const BanditWorld& world, int64_t requests) {
   const config::RtrecConfig& c = options.config;
   FakeClock clock;
-  model::ModelStore store;
-  model::PolicyControl policy(model::PolicyParams{c.policy.temperature, c.policy.epsilon});
-  learner::ExperienceBuffer buffer(c.impressions.experience_capacity);
-  auto serving = BuildOfflineServing(c, world.items(), &clock, &buffer, &policy, &store);
-  if (!serving.ok()) return serving.status();
-  auto users = model::UserState::Create(c.users, c.model.embedding_dim);
-  if (!users.ok()) return users.status();
-  std::unique_ptr<learner::Learner> learner;
-  std::unique_ptr<tuner::OnlineTuner> tuner;
-  if (c.learner.enabled) {
-    auto l = learner::Learner::Create(c.learner, &store, serving->catalog.get(), &policy,
-                                      /*publisher=*/nullptr, &clock);
-    if (!l.ok()) return l.status();
-    learner = std::move(*l);
-    learner->UseUserTastes(users->get());
-    if (c.tuner.enabled) {
-      auto t = learner::CreateTunerFor(c, learner.get(), &policy, &clock);
-      if (!t.ok()) return t.status();
-      tuner = std::move(*t);
-    }
-  }
+  serving::ServingStackOptions so;
+  so.clock = &clock;
+  so.items = world.items();
+  so.cpu_only = true;
+  so.overflow = state::OverflowPolicy::kRefuse;
+  auto built = serving::ServingStack::Build(c, std::move(so));
+  if (!built.ok()) return built.status();
+  serving::ServingStack& stack = **built;
+  state::UserState* users = stack.users.get();
+  state::ExperienceBuffer& buffer = *stack.experiences;
+  learner::Learner* learner = stack.learner.get();
+  tuner::OnlineTuner* tuner = stack.tuner.get();
   BanditRunResult out;
   const absl::Duration per_request = absl::Seconds(1.0 / options.requests_per_second);
-  auto catalog = serving->catalog->Snapshot();
+  auto catalog = stack.catalog->Snapshot();
   for (int64_t from = 0; from < requests; from += options.requests_per_batch) {
     const int64_t to = std::min(requests, from + options.requests_per_batch);
     std::vector<BanditRequest> batch_requests;
@@ -67,8 +58,8 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
       const BanditRequest& req = batch_requests.back();
       auto t = std::make_unique<model::RecommendTask>();
       t->user_id = world.user_id(req.user);
-      t->context = (*users)->TowerHistory(t->user_id);
-      t->taste = (*users)->Taste(t->user_id);
+      t->context = users->TowerHistory(t->user_id);
+      t->taste = users->Taste(t->user_id);
       t->candidates = req.candidates;  // the world's items are catalog indices 0..n-1
       t->k = world.options().k;
       t->catalog = catalog;
@@ -77,7 +68,7 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
       };
       batch.push_back(std::move(t));
     }
-    serving->engine->RunBatch(std::move(batch));
+    stack.engine->RunBatch(std::move(batch));
     for (int64_t r = from; r < to; ++r) {
       const BanditRequest& req = batch_requests[r - from];
       auto& res = results[r - from];
@@ -89,13 +80,13 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
         const bool click = req.click_uniform[p] <
                            world.ClickProbability(r, req.user, item.index, static_cast<int64_t>(p));
         bool first_positive = false;
-        learner::Experience learned;
+        state::Experience learned;
         learned.item_index = -1;
-        auto joined = serving->log->Join(res->request_id, world.user_id(req.user), item.item_id,
+        auto joined = stack.impressions->Join(res->request_id, world.user_id(req.user), item.item_id,
                                          click ? 1.0 : 0.0, &first_positive, &learned);
         if (!joined.ok()) return joined.status();
-        if (learned.item_index >= 0) serving->engine->LearnTaste(learned, *catalog, users->get());
-        if (click && first_positive) (*users)->Append(world.user_id(req.user), item.index).IgnoreError();  // no store: always OK
+        if (learned.item_index >= 0) stack.engine->LearnTaste(learned, *catalog, users);
+        if (click && first_positive) users->Append(world.user_id(req.user), item.index).IgnoreError();  // no store: always OK
       }
       if (slate.empty()) ++out.empty_slates;
       out.served.push_back(world.ExpectedSlateRate(req, slate));
@@ -103,13 +94,13 @@ absl::StatusOr<BanditRunResult> RunBanditInProcess(const BanditRunOptions& optio
       out.uniform.push_back(world.UniformRate(req));
       clock.Advance(per_request);
     }
-    serving->log->ExpireDue();
+    stack.impressions->ExpireDue();
     while (learner && buffer.size() >= c.learner.batch_size) {
       auto examples = buffer.PopBatch(c.learner.batch_size);
       auto step = learner->Train(examples);
       if (!step.ok()) return step.status();
       if (tuner) {
-        const learner::RewardTotals t = learner::LoggedRewards(examples);
+        const state::RewardTotals t = state::LoggedRewards(examples);
         tuner->RecordExamples(t.logged, t.reward_sum);
       }
       learner->MaybePublish();

@@ -36,70 +36,23 @@ config::RtrecConfig SmallLockstepConfig() {
 LockstepRunner::LockstepRunner(const LockstepOptions& options, SyntheticWorld* world)
     : options_(options),
       world_(world),
-      rng_(options.seed),
-      policy_(model::PolicyParams{options.config.policy.temperature, options.config.policy.epsilon}),
-      buffer_(options.config.impressions.experience_capacity) {}
+      rng_(options.seed) {}
 
 LockstepRunner::~LockstepRunner() = default;
-
-absl::StatusOr<OfflineServing> BuildOfflineServing(const config::RtrecConfig& config,
-                                                   std::vector<model::CatalogItem> items, Clock* clock,
-                                                   learner::ExperienceBuffer* buffer,
-                                                   const model::PolicyControl* policy, model::ModelStore* store) {
-  model::ConfigureIntraOpThreads(config.model.intra_op_threads);
-  auto text = model::TextEmbedder::Create(config.text_tower, "cpu");
-  if (!text.ok()) return text.status();
-  std::shared_ptr<const model::TextEmbedder> tower = std::move(*text);
-  config::RtrecConfig cpu = config;
-  cpu.model.device = "cpu";
-  auto snapshot = model::BuildInitialSnapshot(cpu, tower);
-  if (!snapshot.ok()) return snapshot.status();
-  store->Publish(std::move(*snapshot));
-
-  OfflineServing out;
-  auto catalog = model::Catalog::Create(config.catalog);
-  if (!catalog.ok()) return catalog.status();
-  out.catalog = std::move(*catalog);
-  std::vector<std::string> texts;
-  for (const auto& item : items) texts.push_back(model::ItemTextForEncoding(item));
-  auto embeddings = tower->Embed(texts);
-  if (!embeddings.ok()) return embeddings.status();
-  for (size_t i = 0; i < items.size(); ++i) items[i].text_embedding = std::move((*embeddings)[i]);
-  if (auto up = out.catalog->Upsert(std::move(items)); !up.ok()) return up.status();
-
-  auto log = learner::ImpressionLog::Create(config.impressions, clock, buffer);
-  if (!log.ok()) return log.status();
-  out.log = std::move(*log);
-  model::InferenceEngineOptions eo;
-  eo.policy_seed = config.policy.seed;
-  eo.policy = policy;
-  eo.intra_op_threads = config.model.intra_op_threads;
-  auto engine = model::InferenceEngine::Create(eo, store, out.log.get());
-  if (!engine.ok()) return engine.status();
-  out.engine = std::move(*engine);
-  return out;
-}
 
 absl::StatusOr<std::unique_ptr<LockstepRunner>> LockstepRunner::Create(
     const LockstepOptions& options, SyntheticWorld* world) {
   std::unique_ptr<LockstepRunner> r(new LockstepRunner(options, world));
   const config::RtrecConfig& c = options.config;
-  auto serving = BuildOfflineServing(c, world->items(), &r->clock_, &r->buffer_, &r->policy_, &r->store_);
-  if (!serving.ok()) return serving.status();
-  r->catalog_ = std::move(serving->catalog);
-  r->log_ = std::move(serving->log);
-  r->engine_ = std::move(serving->engine);
-  if (c.learner.enabled) {
-    auto learner = learner::Learner::Create(c.learner, &r->store_, r->catalog_.get(), &r->policy_,
-                                            /*publisher=*/nullptr, &r->clock_);
-    if (!learner.ok()) return learner.status();
-    r->learner_ = std::move(*learner);
-    if (c.tuner.enabled) {
-      auto tuner = learner::CreateTunerFor(c, r->learner_.get(), &r->policy_, &r->clock_);
-      if (!tuner.ok()) return tuner.status();
-      r->tuner_ = std::move(*tuner);
-    }
-  }
+  serving::ServingStackOptions so;
+  so.clock = &r->clock_;
+  so.items = world->items();
+  so.cpu_only = true;
+  so.learner_uses_tastes = false;
+  so.overflow = state::OverflowPolicy::kRefuse;
+  auto stack = serving::ServingStack::Build(c, std::move(so));
+  if (!stack.ok()) return stack.status();
+  r->stack_ = std::move(*stack);
   for (int64_t u = 0; u < world->num_users(); ++u) {
     r->histories_.push_back(world->SeedHistory(u, options.seed_history, r->rng_));
   }
@@ -110,11 +63,11 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
   const config::RtrecConfig& c = options_.config;
   const int64_t users = world_->num_users();
   RoundResult round;
-  round.model_version = store_.Current()->version;
+  round.model_version = stack_->models.Current()->version;
   std::vector<absl::StatusOr<model::RecommendResult>> results(
       users, absl::UnknownError("unanswered"));
   model::TaskBatch batch;
-  auto catalog = catalog_->Snapshot();
+  auto catalog = stack_->catalog->Snapshot();
   for (int64_t u = 0; u < users; ++u) {
     auto t = std::make_unique<model::RecommendTask>();
     t->user_id = world_->user_id(u);
@@ -131,7 +84,7 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
     t->done = [&results, u](absl::StatusOr<model::RecommendResult> r) { results[u] = std::move(r); };
     batch.push_back(std::move(t));
   }
-  engine_->RunBatch(std::move(batch));
+  stack_->engine->RunBatch(std::move(batch));
   std::uniform_real_distribution<double> coin(0, 1);
   for (int64_t u = 0; u < users; ++u) {
     if (!results[u].ok()) return results[u].status();
@@ -140,7 +93,7 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
       ++round.shown;
       if (coin(rng_) >= world_->ClickProbability(u, items[pos].index, static_cast<int64_t>(pos))) continue;
       ++round.clicks;
-      auto joined = log_->Join(results[u]->request_id, world_->user_id(u), items[pos].item_id, 1.0);
+      auto joined = stack_->impressions->Join(results[u]->request_id, world_->user_id(u), items[pos].item_id, 1.0);
       if (!joined.ok()) return joined.status();
       histories_[u].push_back(items[pos].index);
     }
@@ -150,22 +103,22 @@ absl::StatusOr<RoundResult> LockstepRunner::RunRound() {
   total_clicks_ += round.clicks;
   round.click_rate = round.shown ? static_cast<double>(round.clicks) / round.shown : 0.0;
   clock_.Advance(absl::Milliseconds(c.impressions.reward_wait_ms));
-  log_->ExpireDue();
+  stack_->impressions->ExpireDue();
   double loss_sum = 0;
   for (;;) {
-    auto examples = buffer_.PopBatch(c.learner.batch_size);
+    auto examples = stack_->experiences->PopBatch(c.learner.batch_size);
     if (examples.empty()) break;
-    if (!learner_) continue;
-    auto step = learner_->Train(examples);
+    if (!stack_->learner) continue;
+    auto step = stack_->learner->Train(examples);
     if (!step.ok()) return step.status();
     if (step->stepped) {
       ++round.learner_steps;
       loss_sum += step->loss;
     }
-    learner_->MaybePublish();
-    if (tuner_) {
-      const learner::RewardTotals t = learner::LoggedRewards(examples);
-      tuner_->RecordExamples(t.logged, t.reward_sum);
+    stack_->learner->MaybePublish();
+    if (stack_->tuner) {
+      const state::RewardTotals t = state::LoggedRewards(examples);
+      stack_->tuner->RecordExamples(t.logged, t.reward_sum);
     }
   }
   if (round.learner_steps > 0) round.mean_loss = loss_sum / round.learner_steps;

@@ -24,13 +24,7 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "config/options.h"
-#include "learner/impression_log.h"
-#include "learner/learner.h"
-#include "model/catalog.h"
-#include "model/exploration_policy.h"
-#include "model/inference_engine.h"
-#include "model/model_store.h"
-#include "model/text_embedder.h"
+#include "serving/serving_stack.h"
 #include "sim/synthetic_world.h"
 #include "tuner/online_tuner.h"
 
@@ -41,21 +35,6 @@ namespace rtrec::sim {
 // history, 1 s reward wait, learning rate 1e-3 with next-item weight 2,
 // publishing every 5 steps, tuner off.
 config::RtrecConfig SmallLockstepConfig();
-
-// The serving path of one process without gRPC: the initial model (text
-// tower on the CPU) published into `store`, a catalog holding `items` with
-// their text embeddings, an impression log feeding `buffer`, and an inference
-// engine reading `policy`. Used by LockstepRunner and eval::OfflineModel.
-// REQUIRES: clock, buffer, policy and store outlive the result.
-struct OfflineServing {
-  std::unique_ptr<model::Catalog> catalog;
-  std::unique_ptr<learner::ImpressionLog> log;
-  std::unique_ptr<model::InferenceEngine> engine;
-};
-absl::StatusOr<OfflineServing> BuildOfflineServing(const config::RtrecConfig& config,
-                                                   std::vector<model::CatalogItem> items, Clock* clock,
-                                                   learner::ExperienceBuffer* buffer,
-                                                   const model::PolicyControl* policy, model::ModelStore* store);
 
 struct LockstepOptions {
   // model, text_tower, policy, impressions, learner and users.history_length
@@ -88,15 +67,15 @@ class LockstepRunner {
   absl::StatusOr<RoundResult> RunRound();
 
   // Null when learner.enabled is false.
-  learner::Learner* learner() { return learner_.get(); }
+  learner::Learner* learner() { return stack_->learner.get(); }
   // Null unless both learner.enabled and tuner.enabled.
-  tuner::OnlineTuner* tuner() { return tuner_.get(); }
-  model::PolicyControl* policy() { return &policy_; }
-  model::ModelStore* store() { return &store_; }
-  model::Catalog* catalog() { return catalog_.get(); }
-  model::InferenceEngine* engine() { return engine_.get(); }
-  learner::ImpressionLog* impressions() { return log_.get(); }
-  learner::ExperienceBuffer* experiences() { return &buffer_; }
+  tuner::OnlineTuner* tuner() { return stack_->tuner.get(); }
+  model::PolicyControl* policy() { return &stack_->policy; }
+  model::ModelStore* store() { return &stack_->models; }
+  model::Catalog* catalog() { return stack_->catalog.get(); }
+  model::InferenceEngine* engine() { return stack_->engine.get(); }
+  state::ImpressionLog* impressions() { return stack_->impressions.get(); }
+  state::ExperienceBuffer* experiences() { return stack_->experiences.get(); }
   FakeClock* clock() { return &clock_; }
   int64_t total_clicks() const { return total_clicks_; }
 
@@ -107,14 +86,9 @@ class LockstepRunner {
   SyntheticWorld* const world_;
   FakeClock clock_;
   std::mt19937_64 rng_;
-  model::ModelStore store_;
-  model::PolicyControl policy_;
-  std::unique_ptr<model::Catalog> catalog_;
-  learner::ExperienceBuffer buffer_;
-  std::unique_ptr<learner::ImpressionLog> log_;
-  std::unique_ptr<model::InferenceEngine> engine_;
-  std::unique_ptr<learner::Learner> learner_;
-  std::unique_ptr<tuner::OnlineTuner> tuner_;
+  // The serving path of one process without gRPC (serving/serving_stack.h),
+  // on the CPU, over the world's items.
+  std::unique_ptr<serving::ServingStack> stack_;
   std::vector<std::vector<int64_t>> histories_;
   int64_t total_clicks_ = 0;
 };

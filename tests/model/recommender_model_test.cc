@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "model/inference_engine.h"
+#include "state/impression_log.h"
 
 namespace rtrec::model {
 namespace {
@@ -117,7 +118,7 @@ class InferenceEngineTest : public ::testing::Test {
       items.push_back(std::move(c));
     }
     ASSERT_TRUE(catalog_->Upsert(std::move(items)).ok());
-    auto log = learner::ImpressionLog::Create(config::ImpressionLogOptions{}, &clock_, &buffer_);
+    auto log = state::ImpressionLog::Create(config::ImpressionLogOptions{}, &clock_, &buffer_);
     ASSERT_TRUE(log.ok());
     log_ = std::move(*log);
     InferenceEngineOptions eo;
@@ -138,8 +139,8 @@ class InferenceEngineTest : public ::testing::Test {
   FakeClock clock_;
   ModelStore store_;
   std::unique_ptr<Catalog> catalog_;
-  learner::ExperienceBuffer buffer_{1000};
-  std::unique_ptr<learner::ImpressionLog> log_;
+  state::ExperienceBuffer buffer_{1000};
+  std::unique_ptr<state::ImpressionLog> log_;
   std::unique_ptr<InferenceEngine> engine_;
   int64_t observed_ = 0;
 };

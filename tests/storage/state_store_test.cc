@@ -13,9 +13,9 @@
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 #include "model/catalog.h"
-#include "model/user_state.h"
+#include "state/user_state.h"
 #include "storage/checkpoints.h"
 #include "storage/state_keys.h"
 
@@ -179,8 +179,8 @@ TEST(CheckpointTest, DamagedTruncatedAndForeignFilesAreRefusedNamingThem) {
 
 // -------------------------------------------------- impressions, experiences
 
-learner::Impression MakeImpression(const std::string& id, const std::string& user) {
-  learner::Impression imp;
+state::Impression MakeImpression(const std::string& id, const std::string& user) {
+  state::Impression imp;
   imp.request_id = id;
   imp.user_id = user;
   imp.context = {7, 8};
@@ -188,7 +188,7 @@ learner::Impression MakeImpression(const std::string& id, const std::string& use
   imp.excluded = {3};
   imp.model_version = 4;
   for (int i = 0; i < 3; ++i) {
-    learner::ShownItem s;
+    state::ShownItem s;
     s.item_index = 10 + i;
     s.item_id = "item-" + std::to_string(i);
     s.score = 0.5f + static_cast<float>(i);
@@ -209,14 +209,14 @@ struct JoinSide {
     auto restored = buffer.Restore(store, learned_through);
     EXPECT_TRUE(restored.ok()) << restored.status();
     restored_experiences = restored.ok() ? *restored : -1;
-    log = std::move(*learner::ImpressionLog::Create(o, clock, &buffer));
+    log = std::move(*state::ImpressionLog::Create(o, clock, &buffer));
     log->AttachStore(store);
     auto open = log->Restore();
     EXPECT_TRUE(open.ok()) << open.status();
     restored_impressions = open.ok() ? *open : -1;
   }
-  learner::ExperienceBuffer buffer{1000};
-  std::unique_ptr<learner::ImpressionLog> log;
+  state::ExperienceBuffer buffer{1000};
+  std::unique_ptr<state::ImpressionLog> log;
   int64_t restored_experiences = 0;
   int64_t restored_impressions = 0;
 };
@@ -232,8 +232,8 @@ TEST(DurableJoinTest, ARestartKeepsOpenImpressionsJoinsAndUnlearnedExperiences) 
     run.log->Record(MakeImpression("r1", "alice"));
     clock.Advance(absl::Milliseconds(100));
     run.log->Record(MakeImpression("r2", "bob"));
-    ASSERT_EQ(*run.log->Join("r1", "alice", "item-1", 1.0), learner::JoinOutcome::kJoined);
-    ASSERT_EQ(*run.log->Join("r2", "bob", "item-0", 0.0), learner::JoinOutcome::kJoined);
+    ASSERT_EQ(*run.log->Join("r1", "alice", "item-1", 1.0), state::JoinOutcome::kJoined);
+    ASSERT_EQ(*run.log->Join("r2", "bob", "item-0", 0.0), state::JoinOutcome::kJoined);
     // The learner took the first one; nothing is checkpointed yet.
     auto popped = run.buffer.PopBatch(1);
     ASSERT_EQ(popped.size(), 1u);
@@ -259,8 +259,8 @@ TEST(DurableJoinTest, ARestartKeepsOpenImpressionsJoinsAndUnlearnedExperiences) 
   EXPECT_EQ(back[0].model_version, 4);
   EXPECT_EQ(back[1].request_id, "r2");
   // The joins are remembered: a repeat is a duplicate, a new item joins.
-  EXPECT_EQ(*run.log->Join("r1", "alice", "item-1", 1.0), learner::JoinOutcome::kDuplicate);
-  EXPECT_EQ(*run.log->Join("r1", "alice", "item-2", 1.0), learner::JoinOutcome::kJoined);
+  EXPECT_EQ(*run.log->Join("r1", "alice", "item-1", 1.0), state::JoinOutcome::kDuplicate);
+  EXPECT_EQ(*run.log->Join("r1", "alice", "item-2", 1.0), state::JoinOutcome::kJoined);
   EXPECT_EQ(run.buffer.PopBatch(10)[0].seq, 3u);  // numbering goes on
   // r1 closes on its original schedule: logged at t0, 1000 ms to wait.
   clock.Advance(absl::Milliseconds(850));
@@ -270,7 +270,7 @@ TEST(DurableJoinTest, ARestartKeepsOpenImpressionsJoinsAndUnlearnedExperiences) 
   EXPECT_EQ(clock.Now() - t0, absl::Milliseconds(1000));
   auto expired = run.buffer.PopBatch(10);
   ASSERT_EQ(expired.size(), 1u);  // item-0 was never answered
-  EXPECT_EQ(expired[0].source, learner::Experience::Source::kExpired);
+  EXPECT_EQ(expired[0].source, state::Experience::Source::kExpired);
   EXPECT_DOUBLE_EQ(expired[0].reward, -0.5);
   // Its records left the store with it; r2's stay.
   EXPECT_THAT(Keys(*store, kImpressionPrefix), ElementsAre(ImpressionKey("r2")));
@@ -285,17 +285,17 @@ TEST(DurableJoinTest, ACheckpointedPrefixIsNotReplayedAndSumsGoOn) {
     auto store = Open(dir);
     JoinSide run(store.get(), &clock, "sum", 0);
     run.log->Record(MakeImpression("r1", "alice"));
-    ASSERT_TRUE(run.buffer.TryPush(learner::Experience{}, nullptr).ok());  // seq 1, not journaled
+    ASSERT_TRUE(run.buffer.TryPush(state::Experience{}, nullptr).ok());  // seq 1, not journaled
     WriteBatch organic;
-    learner::Experience e;
-    e.source = learner::Experience::Source::kOrganic;
+    state::Experience e;
+    e.source = state::Experience::Source::kOrganic;
     e.user_id = "carol";
     e.item_index = 5;
     e.reward = 1;
     ASSERT_TRUE(run.buffer.TryPush(e, &organic).ok());  // seq 2
     ASSERT_TRUE(store->Write(organic).ok());
-    ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 2.0), learner::JoinOutcome::kJoined);
-    ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 0.5), learner::JoinOutcome::kDuplicate);
+    ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 2.0), state::JoinOutcome::kJoined);
+    ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 0.5), state::JoinOutcome::kDuplicate);
   }
   auto store = Open(dir);
   // A checkpoint learned through seq 2: the organic event is not replayed.
@@ -303,7 +303,7 @@ TEST(DurableJoinTest, ACheckpointedPrefixIsNotReplayedAndSumsGoOn) {
   EXPECT_EQ(run.restored_experiences, 0);
   EXPECT_EQ(Keys(*store, kExperiencePrefix).size(), 0u);
   EXPECT_EQ(run.buffer.stats().reserved, 1);  // the summed slot is held again
-  ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 0.25), learner::JoinOutcome::kDuplicate);
+  ASSERT_EQ(*run.log->Join("r1", "alice", "item-2", 0.25), state::JoinOutcome::kDuplicate);
   clock.Advance(absl::Seconds(2));
   run.log->ExpireDue();
   auto out = run.buffer.PopBatch(10);
@@ -329,7 +329,7 @@ config::UserStateOptions TwoUsersInMemory() {
 TEST(DurableUsersTest, EvictedUsersComeBackFromTheStoreWithTheirHistoryAndTaste) {
   const std::string dir = FreshDir("users");
   auto store = Open(dir);
-  auto users = *model::UserState::Create(TwoUsersInMemory(), /*taste_dim=*/2, store.get());
+  auto users = *state::UserState::Create(TwoUsersInMemory(), /*taste_dim=*/2, store.get());
   const std::vector<float> x = {1.0f, -0.5f};
   users->LearnTaste("alice", x, 0.0, 1.0);
   const std::vector<float> alice_taste = users->Taste("alice");
@@ -360,14 +360,14 @@ TEST(DurableUsersTest, EvictedUsersComeBackFromTheStoreWithTheirHistoryAndTaste)
   const std::vector<float> dave_taste = users->Taste("dave");
   ASSERT_EQ(*users->FlushTastes(), 1);
   users.reset();
-  auto again = *model::UserState::Create(TwoUsersInMemory(), 2, store.get());
+  auto again = *state::UserState::Create(TwoUsersInMemory(), 2, store.get());
   EXPECT_THAT(again->History("alice"), ElementsAre(2, 3, 4));
   EXPECT_THAT(again->History("carol"), ElementsAre(30));
   EXPECT_EQ(again->Taste("dave"), dave_taste);
 }
 
 TEST(DurableUsersTest, WithoutAStoreEvictedUsersAreForgottenAndCounted) {
-  auto users = *model::UserState::Create(TwoUsersInMemory());
+  auto users = *state::UserState::Create(TwoUsersInMemory());
   for (const char* u : {"a", "b", "c"}) ASSERT_TRUE(users->Append(u, 1).ok());
   EXPECT_EQ(users->evicted(), 1);
   EXPECT_TRUE(users->History("a").empty());
@@ -421,7 +421,7 @@ TEST(DurableStateConcurrencyTest, ManyThreadsJoinEvictAndFlushOnOneStore) {
   config::UserStateOptions user_options;
   user_options.num_shards = 2;
   user_options.max_cached_users = 8;
-  auto users = *model::UserState::Create(user_options, 2, store.get());
+  auto users = *state::UserState::Create(user_options, 2, store.get());
   constexpr int kThreads = 4, kPerThread = 40;
   std::atomic<bool> done{false};
   std::thread flusher([&] {
@@ -453,7 +453,7 @@ TEST(DurableStateConcurrencyTest, ManyThreadsJoinEvictAndFlushOnOneStore) {
   EXPECT_GT(users->evicted(), 0);
   ASSERT_TRUE(users->FlushTastes().ok());
   users.reset();
-  auto again = *model::UserState::Create(user_options, 2, store.get());
+  auto again = *state::UserState::Create(user_options, 2, store.get());
   for (int t = 0; t < kThreads; ++t) {
     for (int u = 0; u < 5; ++u) {
       const std::string user = "user-" + std::to_string(t) + "-" + std::to_string(u);

@@ -1,4 +1,4 @@
-#include "model/user_state.h"
+#include "state/user_state.h"
 
 #include <cmath>
 #include <thread>
@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace rtrec::model {
+namespace rtrec::state {
 namespace {
 
 using ::testing::ElementsAre;
@@ -200,4 +200,4 @@ TEST(TasteTest, UserStateLearnsPerUserAndIgnoresOtherDimensions) {
 }
 
 }  // namespace
-}  // namespace rtrec::model
+}  // namespace rtrec::state

@@ -1,4 +1,4 @@
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 
 #include <thread>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace rtrec::learner {
+namespace rtrec::state {
 namespace {
 
 using ::testing::HasSubstr;
@@ -267,4 +267,4 @@ TEST(ExperienceBufferConcurrencyTest, WaitingLearnerGetsEveryExperienceExactlyOn
 }
 
 }  // namespace
-}  // namespace rtrec::learner
+}  // namespace rtrec::state

@@ -1,4 +1,4 @@
-#include "learner/impression_log.h"
+#include "state/impression_log.h"
 
 #include <utility>
 
@@ -10,7 +10,7 @@
 #include "rtrec/storage/v1/state.pb.h"
 #include "storage/state_keys.h"
 
-namespace rtrec::learner {
+namespace rtrec::state {
 namespace {
 
 std::string EncodeImpression(const Impression& imp) {
@@ -588,4 +588,4 @@ ImpressionLogStats ImpressionLog::stats() const {
   return s;
 }
 
-}  // namespace rtrec::learner
+}  // namespace rtrec::state

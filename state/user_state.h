@@ -52,8 +52,8 @@
 // Thread safety: all methods may be called from any thread. Users are spread
 // over users.num_shards shards, each with its own mutex held only to copy or
 // append a short vector.
-#ifndef RTREC_MODEL_USER_STATE_H_
-#define RTREC_MODEL_USER_STATE_H_
+#ifndef RTREC_STATE_USER_STATE_H_
+#define RTREC_STATE_USER_STATE_H_
 
 #include <atomic>
 #include <cstdint>
@@ -70,7 +70,7 @@
 #include "config/options.h"
 #include "storage/state_store.h"
 
-namespace rtrec::model {
+namespace rtrec::state {
 
 // A taste posterior: mean t (D) and precision P (D×D, row-major).
 struct TasteEstimate {
@@ -188,6 +188,6 @@ class UserState {
   mutable std::atomic<int64_t> evicted_ = 0;
 };
 
-}  // namespace rtrec::model
+}  // namespace rtrec::state
 
-#endif  // RTREC_MODEL_USER_STATE_H_
+#endif  // RTREC_STATE_USER_STATE_H_

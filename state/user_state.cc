@@ -1,4 +1,4 @@
-#include "model/user_state.h"
+#include "state/user_state.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include "rtrec/storage/v1/state.pb.h"
 #include "storage/state_keys.h"
 
-namespace rtrec::model {
+namespace rtrec::state {
 namespace {
 
 std::string EncodeTaste(const TasteEstimate& taste) {
@@ -353,4 +353,4 @@ int64_t UserState::num_users() const {
   return n;
 }
 
-}  // namespace rtrec::model
+}  // namespace rtrec::state

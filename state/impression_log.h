@@ -31,8 +31,8 @@
 // memory of recently closed requests (late feedback) is not kept.
 //
 // Thread safety: all methods of both classes may be called from any thread.
-#ifndef RTREC_LEARNER_IMPRESSION_LOG_H_
-#define RTREC_LEARNER_IMPRESSION_LOG_H_
+#ifndef RTREC_STATE_IMPRESSION_LOG_H_
+#define RTREC_STATE_IMPRESSION_LOG_H_
 
 #include <cstdint>
 #include <deque>
@@ -48,78 +48,10 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "config/options.h"
+#include "state/impression.h"
 #include "storage/state_store.h"
 
-namespace rtrec::learner {
-
-struct ShownItem {
-  int64_t item_index = 0;
-  std::string item_id;
-  float score = 0;
-  // The part of `score` that came from the user's taste vector, t_u · e_i.
-  float taste_score = 0;
-  // P(item in slate) under the logging policy.
-  double propensity = 1.0;
-  // π(item), the single-draw probability.
-  double selection_probability = 1.0;
-};
-
-struct Impression {
-  std::string request_id;
-  std::string user_id;
-  // Item indices the user tower saw, oldest first.
-  std::vector<int64_t> context;
-  std::string query;
-  std::vector<ShownItem> slate;
-  // Size of the candidate set the slate was drawn from.
-  int64_t num_candidates = 0;
-  // The request's explicit candidates; empty means the whole catalog.
-  std::vector<int64_t> candidates;
-  // Items left out of the candidates (the user's consumed items under the
-  // request's exclusion), sorted ascending.
-  std::vector<int64_t> excluded;
-  bool explored = true;
-  int64_t model_version = 0;
-  absl::Time logged_at;
-};
-
-struct Experience {
-  enum class Source { kJoined, kExpired, kOrganic };
-  Source source = Source::kJoined;
-  std::string request_id;  // empty for organic events
-  std::string user_id;
-  std::vector<int64_t> context;
-  std::string query;
-  // As in the Impression: empty means the whole catalog.
-  std::vector<int64_t> candidates;
-  // As in the Impression: left out of the candidates, sorted ascending.
-  std::vector<int64_t> excluded;
-  int64_t item_index = 0;
-  // Position of the item in its slate (0 = top); 0 for organic events.
-  int64_t slate_position = 0;
-  double reward = 0;
-  // Logged policy; 1 for organic events (no propensity is known).
-  double propensity = 1.0;
-  double selection_probability = 1.0;
-  int64_t slate_size = 1;
-  int64_t model_version = 0;
-  // The item's score as served and its taste part (see ShownItem); 0 for
-  // organic events.
-  float served_score = 0;
-  float served_taste_score = 0;
-  absl::Time time;
-  // Position in the stream of experiences (ExperienceBuffer), from 1; a
-  // checkpoint records the last one its weights learned.
-  uint64_t seq = 0;
-};
-
-// The logged examples (joined or unanswered, not organic) of a batch and
-// their reward total: what a learning round earned.
-struct RewardTotals {
-  int64_t logged = 0;
-  double reward_sum = 0;
-};
-RewardTotals LoggedRewards(const std::vector<Experience>& batch);
+namespace rtrec::state {
 
 struct ExperienceBufferStats {
   int64_t size = 0;
@@ -230,7 +162,7 @@ enum class JoinOutcome {
   kLate,       // the impression had closed: counted, not learned
 };
 
-class ImpressionLog {
+class ImpressionLog final : public SlateLogger {
  public:
   // REQUIRES: clock and buffer outlive the log.
   static absl::StatusOr<std::unique_ptr<ImpressionLog>> Create(
@@ -238,7 +170,7 @@ class ImpressionLog {
       ExperienceBuffer* buffer);
 
   // Stores the impression. Expires what is due first.
-  void Record(Impression impression) ABSL_LOCKS_EXCLUDED(mu_);
+  void Record(Impression impression) override ABSL_LOCKS_EXCLUDED(mu_);
 
   // Joins one feedback event. NOT_FOUND when request_id was never logged (or
   // closed so long ago that it is forgotten); INVALID_ARGUMENT naming user_id
@@ -306,6 +238,6 @@ class ImpressionLog {
   uint64_t next_feedback_seq_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
-}  // namespace rtrec::learner
+}  // namespace rtrec::state
 
-#endif  // RTREC_LEARNER_IMPRESSION_LOG_H_
+#endif  // RTREC_STATE_IMPRESSION_LOG_H_
