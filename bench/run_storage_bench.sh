@@ -9,9 +9,11 @@
 #  3. Restart time vs state size: a store filled with USERS user histories and
 #     IMPRESSIONS open impressions (rtrec_storage_fill) vs an empty one; time
 #     from process start to SERVING, and RSS then.
-#  4. Memory with a growing user table: requests from USERS distinct users
-#     (histories read back from the store), users.max_cached_users 10,000 vs
-#     1,000,000; RSS after each.
+#  4. Memory with a growing user table: USERS users written through
+#     UserState with the store and users.max_cached_users 10,000 vs all in
+#     memory without a store (rtrec_storage_fill, peak RSS); and requests from
+#     USERS distinct users to the restarted server (histories read back from
+#     the store), RSS after.
 #
 #   bash bench/run_storage_bench.sh [concurrency=16] [seconds=15] [users=1000000] [impressions=1000000]
 set -euo pipefail
@@ -71,6 +73,8 @@ ckpt_n=$(grep -c "written to" "$WORK/checkpoint_1s.log" || true)
 echo "== 3: restart with $USERS users and $IMPRESSIONS open impressions"
 "$BUILD_DIR/rtrec_storage_fill" --path "$WORK/state-big" --users "$USERS" --impressions "$IMPRESSIONS" \
   | tee "$WORK/fill.json"
+"$BUILD_DIR/rtrec_storage_fill" --in_memory --max_cached_users "$((USERS * 2))" --users "$USERS" --impressions 0 \
+  | tee "$WORK/fill_memory.json"
 du -sh "$WORK/state-big" | tee "$WORK/du.txt"
 t0=$(date +%s.%N); start_server restart_empty "$(config "$WORK/state-empty")"; t1=$(date +%s.%N)
 empty_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}'); empty_rss=$(rss_mb); stop_server
@@ -100,6 +104,11 @@ echo "| start | to SERVING s | RSS at SERVING MB |"
 echo "|---|---|---|"
 echo "| empty store | $empty_s | $empty_rss |"
 echo "| $USERS users, $IMPRESSIONS open impressions ($(cut -f1 "$WORK/du.txt")) | $big_s | $big_rss |"
+echo
+echo "| $USERS users (20-item histories, a taste for every tenth) | users in memory | peak RSS MB |"
+echo "|---|---|---|"
+echo "| store, users.max_cached_users 10,000 | $(sed -n 's/.*users_in_memory": \([0-9]*\).*/\1/p' "$WORK/fill.json") | $(sed -n 's/.*peak_rss_mb": \([0-9]*\).*/\1/p' "$WORK/fill.json") |"
+echo "| no store, all in memory | $(sed -n 's/.*users_in_memory": \([0-9]*\).*/\1/p' "$WORK/fill_memory.json") | $(sed -n 's/.*peak_rss_mb": \([0-9]*\).*/\1/p' "$WORK/fill_memory.json") |"
 echo
 echo "| requests from $USERS distinct users | RSS after MB | requests |"
 echo "|---|---|---|"

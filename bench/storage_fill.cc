@@ -5,6 +5,8 @@
 // code the server writes them with (ImpressionLog, UserState).
 //
 //   rtrec_storage_fill --path DIR --users 1000000 --impressions 1000000
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,12 +25,18 @@ ABSL_FLAG(int64_t, users, 1000000, "Users with a history");
 ABSL_FLAG(int64_t, impressions, 1000000, "Open impressions");
 ABSL_FLAG(int64_t, catalog_items, 240, "Item indices drawn from [0, catalog_items)");
 ABSL_FLAG(int64_t, taste_dim, 64, "model.embedding_dim of the server that will read it");
+ABSL_FLAG(int64_t, max_cached_users, 10000, "users.max_cached_users while filling");
+ABSL_FLAG(bool, in_memory, false,
+          "No store: the users stay in memory (max_cached_users should then hold them all); "
+          "for the memory comparison");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   rtrec::config::StorageOptions storage;
   storage.path = absl::GetFlag(FLAGS_path);
-  auto store = rtrec::storage::OpenStateStore(storage);
+  absl::StatusOr<std::unique_ptr<rtrec::storage::StateStore>> store =
+      absl::GetFlag(FLAGS_in_memory) ? std::unique_ptr<rtrec::storage::StateStore>()
+                                     : rtrec::storage::OpenStateStore(storage);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;
@@ -37,7 +45,7 @@ int main(int argc, char** argv) {
   const absl::Time started = absl::Now();
   {
     rtrec::config::UserStateOptions o;
-    o.max_cached_users = 10000;  // written through, evicted: memory stays small
+    o.max_cached_users = absl::GetFlag(FLAGS_max_cached_users);
     auto users = *rtrec::state::UserState::Create(o, absl::GetFlag(FLAGS_taste_dim), store->get());
     std::vector<float> x(static_cast<size_t>(absl::GetFlag(FLAGS_taste_dim)), 0.1f);
     for (int64_t u = 0; u < absl::GetFlag(FLAGS_users); ++u) {
@@ -48,6 +56,12 @@ int main(int argc, char** argv) {
       if (u % 10 == 0) users->LearnTaste(id, x, 0.0, 1.0);
     }
     if (!users->FlushTastes().ok()) return 1;
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("{\"users_in_memory\": %lld, \"evicted\": %lld, \"peak_rss_mb\": %ld}\n",
+                static_cast<long long>(users->num_users()), static_cast<long long>(users->evicted()),
+                usage.ru_maxrss / 1024);
+    std::fflush(stdout);
   }
   const absl::Time users_done = absl::Now();
   {
@@ -55,7 +69,7 @@ int main(int argc, char** argv) {
     rtrec::config::ImpressionLogOptions o;
     o.capacity = absl::GetFlag(FLAGS_impressions) + 1;
     auto log = *rtrec::state::ImpressionLog::Create(o, rtrec::RealClock::Get(), &buffer);
-    log->AttachStore(store->get());
+    if (*store) log->AttachStore(store->get());
     for (int64_t r = 0; r < absl::GetFlag(FLAGS_impressions); ++r) {
       rtrec::state::Impression imp;
       imp.request_id = absl::StrCat("fill-", r);
@@ -74,7 +88,7 @@ int main(int argc, char** argv) {
       log->Record(std::move(imp));
     }
   }
-  (*store)->Sync().IgnoreError();
+  if (*store) (*store)->Sync().IgnoreError();
   std::printf("{\"users\": %lld, \"impressions\": %lld, \"users_s\": %.1f, \"impressions_s\": %.1f}\n",
               static_cast<long long>(absl::GetFlag(FLAGS_users)),
               static_cast<long long>(absl::GetFlag(FLAGS_impressions)),

@@ -254,6 +254,32 @@ TEST(EndToEndTest, BrokenCatalogStopsTheStartNamingTheLine) {
 
 // ------------------------------------------------------------- durability
 
+// One slate of k for `user`, every shown item reported (the one at
+// `clicked` with reward 1, the others 0); adds the joined reports to *joins.
+void ReportSlate(v1::Recommender::Stub* stub, const std::string& user, int k, int clicked,
+                 int64_t* joins) {
+  v1::RecommendRequest req;
+  req.set_user_id(user);
+  req.set_k(k);
+  v1::RecommendResponse slate;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
+  }
+  for (int i = 0; i < slate.items_size(); ++i) {
+    v1::FeedbackRequest fb;
+    fb.set_request_id(slate.request_id());
+    fb.set_user_id(user);
+    fb.set_item_id(slate.items(i).item_id());
+    fb.set_reward(i == clicked ? 1.0 : 0.0);
+    v1::FeedbackResponse out;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub->Feedback(&ctx, fb, &out);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    if (out.joined()) ++*joins;
+  }
+}
+
 // The binary on a store: a small model so checkpoints are quick, a learner
 // that publishes (and so checkpoints) every second, feedback joined at once.
 std::string DurableConfigFile(const std::string& name, const std::string& storage_dir,
@@ -338,27 +364,9 @@ TEST(EndToEndTest, KillDashNineLosesNothingAcknowledged) {
     // and then some more: those are learned after it, or not yet.
     int after_checkpoint = -1;
     for (int round = 0; round < 3000 && after_checkpoint != 0; ++round) {
-      v1::RecommendRequest req;
-      req.set_user_id("user-" + std::to_string(round % 10));
-      req.set_k(4);
-      v1::RecommendResponse slate;
-      {
-        grpc::ClientContext ctx;
-        ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
-        ++slates_served;
-      }
-      for (int i = 0; i < slate.items_size(); ++i) {
-        v1::FeedbackRequest fb;
-        fb.set_request_id(slate.request_id());
-        fb.set_user_id(req.user_id());
-        fb.set_item_id(slate.items(i).item_id());
-        fb.set_reward(i == round % 4 ? 1.0 : 0.0);
-        v1::FeedbackResponse out;
-        grpc::ClientContext ctx;
-        grpc::Status st = stub->Feedback(&ctx, fb, &out);
-        ASSERT_TRUE(st.ok()) << st.error_message();
-        if (out.joined()) ++acknowledged_joins;
-      }
+      ASSERT_NO_FATAL_FAILURE(ReportSlate(stub.get(), "user-" + std::to_string(round % 10), 4, round % 4,
+                                          &acknowledged_joins));
+      ++slates_served;
       if (after_checkpoint < 0 && round >= 100 && round % 20 == 0 &&
           ScrapedMetric(metrics_port, "rtrec_checkpoints_written_total") >= 1) {
         after_checkpoint = 40;
@@ -471,25 +479,9 @@ TEST(EndToEndTest, KillDashNineLosesNothingAcknowledged) {
 
 // Slates for `rounds` rounds, every shown item reported (the first clicked).
 void DriveTraffic(v1::Recommender::Stub* stub, int rounds) {
+  int64_t joins = 0;
   for (int round = 0; round < rounds; ++round) {
-    v1::RecommendRequest req;
-    req.set_user_id("user-" + std::to_string(round % 7));
-    req.set_k(3);
-    v1::RecommendResponse slate;
-    {
-      grpc::ClientContext ctx;
-      ASSERT_TRUE(stub->Recommend(&ctx, req, &slate).ok());
-    }
-    for (int i = 0; i < slate.items_size(); ++i) {
-      v1::FeedbackRequest fb;
-      fb.set_request_id(slate.request_id());
-      fb.set_user_id(req.user_id());
-      fb.set_item_id(slate.items(i).item_id());
-      fb.set_reward(i == 0 ? 1.0 : 0.0);
-      v1::FeedbackResponse out;
-      grpc::ClientContext ctx;
-      ASSERT_TRUE(stub->Feedback(&ctx, fb, &out).ok());
-    }
+    ASSERT_NO_FATAL_FAILURE(ReportSlate(stub, "user-" + std::to_string(round % 7), 3, 0, &joins));
   }
 }
 
