@@ -413,7 +413,7 @@ TEST(DurableCatalogTest, UpsertsAreStoredInIndexOrder) {
 
 // Joins, evictions and flushes from many threads on one store: nothing
 // acknowledged is missing from it afterwards (ASan and TSan run this).
-TEST(DurableStateConcurrencyTest, ManyThreadsJoinEvictAndFlushOnOneStore) {
+TEST(DurableStoreConcurrencyTest, ManyThreadsJoinEvictAndFlushOnOneStore) {
   const std::string dir = FreshDir("concurrency");
   auto store = Open(dir);
   FakeClock clock;
