@@ -69,6 +69,14 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->users.taste_forgetting, builtin->users.taste_forgetting);
   EXPECT_EQ(file->users.taste_change_surprise, builtin->users.taste_change_surprise);
   EXPECT_EQ(file->users.taste_change_keep, builtin->users.taste_change_keep);
+  EXPECT_EQ(file->users.max_cached_users, builtin->users.max_cached_users);
+  EXPECT_EQ(file->storage.path, builtin->storage.path);
+  EXPECT_EQ(file->storage.sync, builtin->storage.sync);
+  EXPECT_EQ(file->storage.group_commit_ms, builtin->storage.group_commit_ms);
+  EXPECT_EQ(file->storage.checkpoint_interval_s, builtin->storage.checkpoint_interval_s);
+  EXPECT_EQ(file->storage.checkpoints_to_keep, builtin->storage.checkpoints_to_keep);
+  EXPECT_EQ(file->storage.user_flush_ms, builtin->storage.user_flush_ms);
+  EXPECT_EQ(file->storage.seed_from, builtin->storage.seed_from);
   EXPECT_EQ(file->model.user_buckets, builtin->model.user_buckets);
   EXPECT_EQ(file->model.history_decay, builtin->model.history_decay);
   EXPECT_EQ(file->model.dropout, builtin->model.dropout);
@@ -190,6 +198,12 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"users:\n  taste_forgetting: 0.1\n", "'users.taste_forgetting'"},
         BadConfig{"users:\n  taste_change_surprise: -1\n", "'users.taste_change_surprise'"},
         BadConfig{"users:\n  taste_change_keep: 1.5\n", "'users.taste_change_keep'"},
+        BadConfig{"users:\n  max_cached_users: 0\n", "'users.max_cached_users'"},
+        BadConfig{"storage:\n  sync: sometimes\n", "'storage.sync'"},
+        BadConfig{"storage:\n  group_commit_ms: 0\n", "'storage.group_commit_ms'"},
+        BadConfig{"storage:\n  checkpoints_to_keep: 0\n", "'storage.checkpoints_to_keep'"},
+        BadConfig{"storage:\n  checkpoint_interval_s: -1\n", "'storage.checkpoint_interval_s'"},
+        BadConfig{"storage:\n  colour: red\n", "'storage.colour': unknown key"},
         BadConfig{"users:\n  learn_taste: maybe\n", "'users.learn_taste'"},
         BadConfig{"server: 5\n", "'server': must be a mapping"},
         BadConfig{"impressions:\n  reward_wait_ms: 0\n", "'impressions.reward_wait_ms'"},
