@@ -1,5 +1,6 @@
 #include "config/options.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -114,6 +115,10 @@ class Section {
     }
   }
 
+  // A nested mapping (server.tls): marks the key as known.
+  YAML::Node Child(const char* key) { return Take(key); }
+  const std::string& path() const { return path_; }
+
   // Reports keys present in the YAML that no field asked for.
   void Finish() {
     if (!valid_ || !node_ || !node_.IsMap()) return;
@@ -151,7 +156,39 @@ class Section {
 
 constexpr int64_t kMaxInt = int64_t{1} << 40;
 
+// yaml-cpp keeps every pair of a mapping, and a lookup returns the first:
+// a repeated key would be silently shadowed, so it is refused.
+void FindDuplicateKeys(const YAML::Node& node, const std::string& path,
+                       std::vector<std::string>* errors) {
+  if (node.IsMap()) {
+    std::set<std::string> seen;
+    for (const auto& kv : node) {
+      const std::string k = kv.first.IsScalar() ? kv.first.Scalar() : "?";
+      const std::string key = path.empty() ? k : absl::StrCat(path, ".", k);
+      if (!seen.insert(k).second) {
+        errors->push_back(absl::StrCat("config key '", key, "': appears twice (line ",
+                                       kv.first.Mark().line + 1, ")"));
+      }
+      FindDuplicateKeys(kv.second, key, errors);
+    }
+  } else if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) {
+      FindDuplicateKeys(node[i], absl::StrCat(path, "[", i, "]"), errors);
+    }
+  }
+}
+
 }  // namespace
+
+int64_t ServerOptions::MaxMessageBytes() const {
+  if (max_message_bytes > 0) return max_message_bytes;
+  constexpr int64_t kIdBytes = 256 + 8;  // an id and its framing
+  const int64_t recommend =
+      max_query_bytes + (max_candidates + max_context_items + 1) * kIdBytes + 4096;
+  // An item: its text budget, its id and room for tags.
+  const int64_t upsert = max_upsert_items * (max_item_text_bytes + 16 * kIdBytes + 64);
+  return std::max<int64_t>({recommend, upsert, int64_t{4} << 20});
+}
 
 std::string DefaultCatalogPath() {
   return std::string(RTREC_SOURCE_DIR) + "/data/demo_catalog.jsonl";
@@ -174,6 +211,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
   if (root && !root.IsNull() && !root.IsMap()) {
     return absl::InvalidArgumentError("config: top level must be a mapping");
   }
+  if (root) FindDuplicateKeys(root, "", &errors);
   static const std::set<std::string> kSections = {
       "server", "catalog", "users", "text_tower", "model",
       "policy", "batcher", "impressions", "learner", "tuner", "storage"};
@@ -199,7 +237,34 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("max_context_items", &o.max_context_items, 0, 10000);
     s.Int("max_upsert_items", &o.max_upsert_items, 1, 1000000);
     s.Int("max_item_text_bytes", &o.max_item_text_bytes, 1, 1 << 24);
+    s.Int("max_message_bytes", &o.max_message_bytes, 0, int64_t{2000} << 20);
+    {
+      Section t(s.Child("tls"), "server.tls", &errors);
+      t.Path("cert_chain", &o.tls.cert_chain, base_dir);
+      t.Path("private_key", &o.tls.private_key, base_dir);
+      t.Path("client_ca", &o.tls.client_ca, base_dir);
+      t.Finish();
+      if (o.tls.cert_chain.empty() != o.tls.private_key.empty()) {
+        errors.push_back("config key 'server.tls.private_key': server.tls.cert_chain and "
+                         "server.tls.private_key are set together or not at all");
+      }
+      if (!o.tls.client_ca.empty() && o.tls.cert_chain.empty()) {
+        errors.push_back("config key 'server.tls.client_ca': needs server.tls.cert_chain and "
+                         "server.tls.private_key");
+      }
+    }
+    {
+      Section a(s.Child("auth"), "server.auth", &errors);
+      a.Path("tokens_file", &o.auth.tokens_file, base_dir);
+      a.Finish();
+    }
     s.Finish();
+    if (o.MaxMessageBytes() > (int64_t{2000} << 20)) {
+      errors.push_back(absl::StrCat(
+          "config key 'server.max_upsert_items': server.max_upsert_items x "
+          "server.max_item_text_bytes allows requests of ", o.MaxMessageBytes(),
+          " bytes, over gRPC's 2 GB message limit"));
+    }
     if (o.listen_address.empty()) {
       errors.push_back("config key 'server.listen_address': must not be empty");
     }
@@ -293,6 +358,8 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("max_queue_delay_us", &o.max_queue_delay_us, 0, 10000000);
     s.Int("max_queue_size", &o.max_queue_size, 1, 10000000);
     s.Int("num_threads", &o.num_threads, 1, 256);
+    s.Bool("deadline_admission", &o.deadline_admission);
+    s.Int("max_queued_per_client", &o.max_queued_per_client, 0, 10000000);
     s.Finish();
   }
   {
@@ -302,6 +369,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("reward_wait_ms", &o.reward_wait_ms, 1, int64_t{30} * 24 * 3600 * 1000);
     s.Double("default_reward", &o.default_reward, -1000, 1000);
     s.Enum("feedback_aggregation", &o.feedback_aggregation, {"first", "sum"});
+    s.Double("max_reward_sum", &o.max_reward_sum, 1e-6, 1e9);
     s.Int("late_feedback_memory", &o.late_feedback_memory, 0, 1000000000);
     s.Int("experience_capacity", &o.experience_capacity, 1, 1000000000);
     s.Finish();

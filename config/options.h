@@ -19,13 +19,38 @@
 
 namespace rtrec::config {
 
+// server.tls: TLS for the gRPC port (the metrics port stays plain HTTP).
+// All PEM files. Certificates are re-read on SIGHUP (a pair that does not
+// load is refused and the old one keeps serving).
+struct TlsOptions {
+  // Certificate chain and its private key; both set turns TLS on.
+  // Default: "" (plaintext).
+  std::string cert_chain;
+  std::string private_key;
+  // CA that signs client certificates; set means mutual TLS: a client
+  // without a certificate signed by it cannot connect. Default: "".
+  std::string client_ca;
+  bool enabled() const { return !cert_chain.empty(); }
+};
+
+// server.auth: bearer tokens ("authorization: Bearer <token>" metadata).
+struct AuthOptions {
+  // File of "<name> <role> <token>" lines (role serve or admin; admin may
+  // also serve); '#' starts a comment. Set: every Recommender and Admin call
+  // needs a token. Empty: serve calls are open, admin calls (UpsertItems,
+  // rtrec.v1.Admin) only on a loopback listener. Re-read on SIGHUP.
+  // Default: "".
+  std::string tokens_file;
+};
+
 struct ServerOptions {
-  // host:port for gRPC. Port 0 picks a free port (printed at start).
-  // Default: "0.0.0.0:50051".
-  std::string listen_address = "0.0.0.0:50051";
+  // host:port for gRPC. Port 0 picks a free port (printed at start). Give
+  // 0.0.0.0 (or a public address) to serve other hosts; see server.auth.
+  // Default: "127.0.0.1:50051".
+  std::string listen_address = "127.0.0.1:50051";
   // host:port for the Prometheus /metrics endpoint; empty disables it.
-  // Default: "0.0.0.0:9464".
-  std::string metrics_address = "0.0.0.0:9464";
+  // Default: "127.0.0.1:9464".
+  std::string metrics_address = "127.0.0.1:9464";
   // Longest accepted Recommend.query, in bytes. Default: 1024.
   int64_t max_query_bytes = 1024;
   // Most candidate_item_ids in one Recommend. Default: 10000.
@@ -36,6 +61,15 @@ struct ServerOptions {
   int64_t max_upsert_items = 1000;
   // Longest accepted item title + text, in bytes. Default: 65536.
   int64_t max_item_text_bytes = 65536;
+  // Largest gRPC message accepted; 0 derives it from the limits above (the
+  // largest request they allow: MaxMessageBytes()). Default: 0.
+  int64_t max_message_bytes = 0;
+  TlsOptions tls;
+  AuthOptions auth;
+
+  // The gRPC receive limit: max_message_bytes, or the largest Recommend or
+  // UpsertItems request the other limits allow.
+  int64_t MaxMessageBytes() const;
 };
 
 struct CatalogOptions {
@@ -173,6 +207,16 @@ struct BatcherOptions {
   int64_t max_queue_size = 1024;
   // Inference threads, each running one batch at a time. Default: 2.
   int64_t num_threads = 2;
+  // Admission by deadline: a request whose deadline cannot cover the
+  // expected queue wait plus compute is refused at once (DEADLINE_EXCEEDED),
+  // and a batch never starts a request that would expire before it ends.
+  // Default: true.
+  bool deadline_admission = true;
+  // Fairness: the queue serves clients (a token's name, else a connection)
+  // in turn, one request each, and holds at most this many requests of one
+  // client; beyond it RESOURCE_EXHAUSTED with a retry hint. 0: no per-client
+  // bound. Default: 64.
+  int64_t max_queued_per_client = 64;
 };
 
 struct ImpressionLogOptions {
@@ -189,6 +233,9 @@ struct ImpressionLogOptions {
   // learns the sum when the impression closes (after reward_wait_ms).
   // Default: "first".
   std::string feedback_aggregation = "first";
+  // Under "sum": the summed reward of one shown item is clamped to
+  // [-max_reward_sum, max_reward_sum]. Default: 100.
+  double max_reward_sum = 100.0;
   // Request ids of expired impressions remembered, so that late feedback is
   // recognised (counted, applied to the user's history, not learned).
   // Default: 100000.

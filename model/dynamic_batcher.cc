@@ -3,53 +3,165 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtrec::model {
 
+namespace {
+
+// Weight of the newest batch in the cost per request.
+constexpr double kCostSmoothing = 0.2;
+
+}  // namespace
+
 BatchQueue::BatchQueue(int64_t max_batch_size, absl::Duration max_queue_delay,
-                       int64_t max_queue_size)
+                       int64_t max_queue_size, Limits limits)
     : max_batch_size_(max_batch_size),
       max_queue_delay_(max_queue_delay),
-      max_queue_size_(max_queue_size) {}
+      max_queue_size_(max_queue_size),
+      limits_(limits) {}
+
+int64_t BatchQueue::QueuedOf(const std::string& client) const {
+  auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : static_cast<int64_t>(it->second.tasks.size());
+}
+
+absl::Status BatchQueue::Refusal(absl::StatusCode code, std::string message,
+                                 absl::Duration retry_after) const {
+  const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(retry_after, absl::Milliseconds(1))));
+  absl::Status status(code, absl::StrCat(message, "; retry after ", ms, " ms"));
+  status.SetPayload(kRetryAfterMsPayload, absl::Cord(absl::StrCat(ms)));
+  return status;
+}
+
+void BatchQueue::RecordBatchCost(int64_t size, double seconds) {
+  if (size <= 0 || !(seconds >= 0)) return;
+  const absl::Duration per_request = absl::Seconds(seconds / static_cast<double>(size));
+  cost_per_request_ = cost_per_request_ == absl::ZeroDuration()
+                          ? per_request
+                          : (1 - kCostSmoothing) * cost_per_request_ + kCostSmoothing * per_request;
+}
+
+absl::Time BatchQueue::ExpectedFinish(const std::string& client, absl::Time now) const {
+  const int64_t mine = QueuedOf(client);
+  // Round robin: every other client is served up to one more than this
+  // client's own queued count before the new task's turn.
+  int64_t ahead = mine;
+  for (const auto& [other, queue] : clients_) {
+    if (other != client) ahead += std::min<int64_t>(static_cast<int64_t>(queue.tasks.size()), mine + 1);
+  }
+  const int64_t own_batch = std::min<int64_t>(ahead + 1, max_batch_size_);
+  const double parallel = static_cast<double>(std::max<int64_t>(1, limits_.parallel_batches));
+  return now + cost_per_request_ * (static_cast<double>(ahead) / parallel + static_cast<double>(own_batch));
+}
 
 absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time now) {
+  const double parallel = static_cast<double>(std::max<int64_t>(1, limits_.parallel_batches));
   if (size() >= max_queue_size_) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "inference queue is full (", max_queue_size_,
-        " requests waiting, batcher.max_queue_size); retry later"));
+    return Refusal(absl::StatusCode::kResourceExhausted,
+                   absl::StrCat("inference queue is full (", max_queue_size_,
+                                " requests waiting, batcher.max_queue_size)"),
+                   cost_per_request_ * (static_cast<double>(max_batch_size_) / parallel));
+  }
+  const int64_t mine = QueuedOf(task->client);
+  if (limits_.max_queued_per_client > 0 && mine >= limits_.max_queued_per_client) {
+    ++refused_client_limit_;
+    return Refusal(absl::StatusCode::kResourceExhausted,
+                   absl::StrCat("this client has ", mine,
+                                " requests waiting in the inference queue (batcher.max_queued_per_client)"),
+                   cost_per_request_ * (static_cast<double>(clients_.size()) / parallel));
+  }
+  // An empty queue always admits: the measured cost only updates when
+  // something runs.
+  if (limits_.deadline_admission && size() > 0 && task->deadline != absl::InfiniteFuture()) {
+    const absl::Time finish = ExpectedFinish(task->client, now);
+    if (finish > task->deadline) {
+      ++refused_deadline_;
+      if (now + cost_per_request_ > task->deadline) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "deadline of ", absl::FormatDuration(task->deadline - now),
+            " is shorter than one request's compute (", absl::FormatDuration(cost_per_request_), ")"));
+      }
+      return Refusal(absl::StatusCode::kResourceExhausted,
+                     absl::StrCat("overloaded: the expected queue wait and compute (",
+                                  absl::FormatDuration(absl::Trunc(finish - now, absl::Milliseconds(1))),
+                                  ") exceed the request's deadline (",
+                                  absl::FormatDuration(absl::Trunc(task->deadline - now, absl::Milliseconds(1))),
+                                  ")"),
+                     finish - task->deadline);
+    }
   }
   task->enqueue_time = now;
-  tasks_.push_back(std::move(task));
+  ClientQueue& queue = clients_[task->client];
+  if (queue.tasks.empty()) turns_.push_back(task->client);
+  queue.tasks.push_back(std::move(task));
+  ++size_;
   return absl::OkStatus();
 }
 
 TaskBatch BatchQueue::TakeReadyBatch(absl::Time now, TaskBatch* expired, bool flush) {
-  for (auto it = tasks_.begin(); it != tasks_.end();) {
-    if ((*it)->deadline < now) {
-      expired->push_back(std::move(*it));
-      it = tasks_.erase(it);
-    } else {
-      ++it;
+  absl::Time oldest = absl::InfiniteFuture();
+  for (auto& [client, queue] : clients_) {
+    for (auto it = queue.tasks.begin(); it != queue.tasks.end();) {
+      if ((*it)->deadline < now) {
+        expired->push_back(std::move(*it));
+        it = queue.tasks.erase(it);
+        --size_;
+      } else {
+        ++it;
+      }
     }
+    if (!queue.tasks.empty()) oldest = std::min(oldest, queue.tasks.front()->enqueue_time);
   }
   TaskBatch batch;
-  if (tasks_.empty()) return batch;
+  if (size_ == 0) {
+    clients_.clear();
+    turns_.clear();
+    return batch;
+  }
   const bool full = size() >= max_batch_size_;
-  const bool waited = now - tasks_.front()->enqueue_time >= max_queue_delay_;
+  const bool waited = now - oldest >= max_queue_delay_;
   if (!full && !waited && !flush) return batch;
-  const int64_t n = std::min(size(), max_batch_size_);
-  for (int64_t i = 0; i < n; ++i) {
-    batch.push_back(std::move(tasks_.front()));
-    tasks_.pop_front();
+  // One task per client in turn. With deadline admission a task that would
+  // expire before the batch (with it) is computed is set aside; the first
+  // task always runs, so the measured cost keeps updating.
+  while (static_cast<int64_t>(batch.size()) < max_batch_size_ && !turns_.empty()) {
+    const std::string client = std::move(turns_.front());
+    turns_.pop_front();
+    auto it = clients_.find(client);
+    if (it == clients_.end()) continue;
+    auto& tasks = it->second.tasks;
+    while (!tasks.empty()) {
+      std::unique_ptr<BatchTask> task = std::move(tasks.front());
+      tasks.pop_front();
+      --size_;
+      const absl::Time batch_end =
+          now + cost_per_request_ * static_cast<double>(batch.size() + 1);
+      if (limits_.deadline_admission && !batch.empty() && task->deadline < batch_end) {
+        expired->push_back(std::move(task));
+        continue;
+      }
+      batch.push_back(std::move(task));
+      break;
+    }
+    if (tasks.empty()) {
+      clients_.erase(it);
+    } else {
+      turns_.push_back(client);
+    }
   }
   return batch;
 }
 
 absl::Time BatchQueue::NextEventTime() const {
-  if (tasks_.empty()) return absl::InfiniteFuture();
-  absl::Time next = tasks_.front()->enqueue_time + max_queue_delay_;
-  for (const auto& t : tasks_) next = std::min(next, t->deadline);
+  if (size_ == 0) return absl::InfiniteFuture();
+  absl::Time next = absl::InfiniteFuture();
+  for (const auto& [client, queue] : clients_) {
+    if (queue.tasks.empty()) continue;
+    next = std::min(next, queue.tasks.front()->enqueue_time + max_queue_delay_);
+    for (const auto& t : queue.tasks) next = std::min(next, t->deadline);
+  }
   return next;
 }
 
@@ -59,7 +171,9 @@ DynamicBatcher::DynamicBatcher(const config::BatcherOptions& options,
       process_(std::move(process)),
       clock_(clock),
       queue_(options.max_batch_size, absl::Microseconds(options.max_queue_delay_us),
-             options.max_queue_size) {}
+             options.max_queue_size,
+             BatchQueue::Limits{options.deadline_admission, options.max_queued_per_client,
+                                options.num_threads}) {}
 
 absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
     const config::BatcherOptions& options, ProcessFn process, Clock* clock) {
@@ -116,6 +230,9 @@ BatcherStats DynamicBatcher::stats() const {
   rtrec::MutexLock lock(&mu_);
   BatcherStats s = stats_;
   s.queue_depth = queue_.size();
+  s.refused_deadline = queue_.refused_deadline();
+  s.refused_client_limit = queue_.refused_client_limit();
+  s.cost_per_request_seconds = absl::ToDoubleSeconds(queue_.cost_per_request());
   return s;
 }
 
@@ -151,9 +268,17 @@ void DynamicBatcher::Run() {
     if (more_ready) wake_.Signal();
     for (auto& task : expired) {
       task->Fail(absl::DeadlineExceededError(
-          "deadline passed while the request waited in the inference queue"));
+          "deadline passed (or would pass before its batch is computed) while the request "
+          "waited in the inference queue"));
     }
-    if (!batch.empty()) process_(std::move(batch));
+    if (!batch.empty()) {
+      const int64_t size = static_cast<int64_t>(batch.size());
+      const absl::Time started = clock_->Now();
+      process_(std::move(batch));
+      const double seconds = absl::ToDoubleSeconds(clock_->Now() - started);
+      rtrec::MutexLock lock(&mu_);
+      queue_.RecordBatchCost(size, seconds);
+    }
   }
 }
 

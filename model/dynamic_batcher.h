@@ -3,10 +3,17 @@
 // Cut into three parts:
 //  * BatchTask: one request; knows its deadline and how to answer itself
 //    without being computed (Fail).
-//  * BatchQueue: the thread-less decision core. It holds tasks in arrival
-//    order and, given "now", says whether a batch is ready: max_batch_size
-//    tasks are waiting, or the oldest has waited max_queue_delay. Tests drive
-//    it with a FakeClock's time; no threads, no sleeps.
+//  * BatchQueue: the thread-less decision core. It holds each client's tasks
+//    in arrival order and, given "now", says whether a batch is ready:
+//    max_batch_size tasks are waiting, or the oldest has waited
+//    max_queue_delay. A batch takes one task of each waiting client in turn
+//    (round robin), so a client that floods the queue delays the others by
+//    at most one request each turn; a client may hold max_queued_per_client
+//    tasks. With deadline admission it refuses at once a task whose deadline
+//    is before the expected end of its wait and compute (from the measured
+//    cost per request), and sets aside a task that would expire during the
+//    batch it would join. Tests drive it with a FakeClock's time and
+//    recorded costs; no threads, no sleeps.
 //  * DynamicBatcher: N inference threads around one BatchQueue. Schedule()
 //    never blocks: a full queue answers RESOURCE_EXHAUSTED at once. A task
 //    whose deadline passes while queued is answered DEADLINE_EXCEEDED and is
@@ -22,9 +29,11 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/mutex.h"
@@ -43,24 +52,47 @@ class BatchTask {
 
   // The caller's deadline; InfiniteFuture when it has none.
   absl::Time deadline = absl::InfiniteFuture();
+  // Who asked (fairness counts against it); "" for a single client.
+  std::string client;
   // Set by the batcher when the task is queued.
   absl::Time enqueue_time;
 };
 
+// The status payload (type URL) of a refusal that may succeed later: the
+// milliseconds after which a retry is expected to be admitted, as decimal
+// text. The server sends it to clients as "retry-after-ms" trailing metadata.
+inline constexpr char kRetryAfterMsPayload[] = "rtrec.v1/retry-after-ms";
+
 using TaskBatch = std::vector<std::unique_ptr<BatchTask>>;
+
+struct BatchQueueLimits {
+  // Refuse what cannot finish in time; set aside what would expire mid-batch.
+  bool deadline_admission = false;
+  // Tasks one client may hold; 0 = no bound.
+  int64_t max_queued_per_client = 0;
+  // Batches computed at once (the inference threads).
+  int64_t parallel_batches = 1;
+};
 
 class BatchQueue {
  public:
-  BatchQueue(int64_t max_batch_size, absl::Duration max_queue_delay,
-             int64_t max_queue_size);
+  using Limits = BatchQueueLimits;
 
-  // Queues the task, or returns RESOURCE_EXHAUSTED (task untouched) when
-  // max_queue_size tasks are waiting.
+  BatchQueue(int64_t max_batch_size, absl::Duration max_queue_delay,
+             int64_t max_queue_size, Limits limits = Limits());
+
+  // Queues the task, or refuses it (task untouched): RESOURCE_EXHAUSTED when
+  // max_queue_size tasks wait or its client holds max_queued_per_client;
+  // with deadline admission, DEADLINE_EXCEEDED when its deadline is before
+  // ExpectedFinish(). Refusals a later retry may pass carry a
+  // kRetryAfterMsPayload.
   absl::Status Schedule(std::unique_ptr<BatchTask>& task, absl::Time now);
 
-  // Moves every task whose deadline is before `now` into *expired. Then, if
-  // a batch is ready at `now` (or `flush` is set and tasks wait), removes and
-  // returns up to max_batch_size tasks in arrival order; else returns empty.
+  // Moves every task whose deadline is before `now` (with deadline
+  // admission: before the end of the batch it would join) into *expired.
+  // Then, if a batch is ready at `now` (or `flush` is set and tasks wait),
+  // removes and returns up to max_batch_size tasks, one per client in turn;
+  // else returns empty.
   TaskBatch TakeReadyBatch(absl::Time now, TaskBatch* expired, bool flush = false);
 
   // The earliest time at which TakeReadyBatch may have something to return:
@@ -68,13 +100,38 @@ class BatchQueue {
   // when empty.
   absl::Time NextEventTime() const;
 
-  int64_t size() const { return static_cast<int64_t>(tasks_.size()); }
+  // A computed batch of `size` tasks took `seconds`: updates the cost per
+  // request that admission estimates with (an exponential moving average).
+  void RecordBatchCost(int64_t size, double seconds);
+  // The cost per request measured so far (zero before the first batch).
+  absl::Duration cost_per_request() const { return cost_per_request_; }
+  // When a task of `client` queued now would be answered: the tasks served
+  // before it (each other client's up to its own count, in turn) and its own
+  // batch, at the measured cost.
+  absl::Time ExpectedFinish(const std::string& client, absl::Time now) const;
+
+  int64_t size() const { return size_; }
+  int64_t refused_deadline() const { return refused_deadline_; }
+  int64_t refused_client_limit() const { return refused_client_limit_; }
 
  private:
+  struct ClientQueue {
+    std::deque<std::unique_ptr<BatchTask>> tasks;
+  };
+  int64_t QueuedOf(const std::string& client) const;
+  absl::Status Refusal(absl::StatusCode code, std::string message, absl::Duration retry_after) const;
+
   const int64_t max_batch_size_;
   const absl::Duration max_queue_delay_;
   const int64_t max_queue_size_;
-  std::deque<std::unique_ptr<BatchTask>> tasks_;
+  const Limits limits_;
+  // Clients with queued tasks, in the order their turn comes.
+  std::deque<std::string> turns_;
+  absl::flat_hash_map<std::string, ClientQueue> clients_;
+  int64_t size_ = 0;
+  absl::Duration cost_per_request_ = absl::ZeroDuration();
+  int64_t refused_deadline_ = 0;
+  int64_t refused_client_limit_ = 0;
 };
 
 struct BatcherStats {
@@ -83,6 +140,11 @@ struct BatcherStats {
   int64_t largest_batch_size = 0;
   int64_t expired = 0;
   int64_t rejected_full = 0;
+  // Refused by deadline admission / the per-client bound.
+  int64_t refused_deadline = 0;
+  int64_t refused_client_limit = 0;
+  // The measured cost per request admission estimates with, seconds.
+  double cost_per_request_seconds = 0;
   int64_t queue_depth = 0;
 };
 

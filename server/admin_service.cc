@@ -7,8 +7,8 @@
 
 namespace rtrec::server {
 
-AdminService::AdminService(ServerMetrics* metrics)
-    : metrics_(metrics), executor_(std::make_unique<SerialExecutor>()) {}
+AdminService::AdminService(ServerMetrics* metrics, const AccessControl* access)
+    : metrics_(metrics), access_(access), executor_(std::make_unique<SerialExecutor>()) {}
 
 AdminService::~AdminService() { Stop(); }
 
@@ -28,6 +28,10 @@ grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context
                         absl::ToDoubleSeconds(absl::Now() - started));
     reactor->Finish(ToGrpcStatus(status));
   };
+  if (auto caller = access_->Authorize(*context, Role::kAdmin); !caller.ok()) {
+    finish(caller.status());
+    return reactor;
+  }
   if (operations_.load() == nullptr || stopping_.load() || !executor_) {
     finish(absl::UnavailableError("rtrec is loading or stopping; retry shortly"));
     return reactor;

@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "common/serial_executor.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/access_control.h"
 #include "server/metrics.h"
 
 namespace rtrec::server {
@@ -27,8 +28,8 @@ class CheckpointOperations {
 class AdminService final : public rtrec::v1::Admin::CallbackService {
  public:
   // REQUIRES: both outlive the service. Until SetReady() every call answers
-  // UNAVAILABLE.
-  AdminService(ServerMetrics* metrics);
+  // UNAVAILABLE. Every call needs role admin (server/access_control.h).
+  AdminService(ServerMetrics* metrics, const AccessControl* access);
   ~AdminService() override;
 
   void SetReady(CheckpointOperations* operations);
@@ -51,6 +52,7 @@ class AdminService final : public rtrec::v1::Admin::CallbackService {
                                 std::function<absl::Status()> work);
 
   ServerMetrics* const metrics_;
+  const AccessControl* const access_;
   std::atomic<CheckpointOperations*> operations_{nullptr};
   std::atomic<bool> stopping_{false};
   std::unique_ptr<SerialExecutor> executor_;

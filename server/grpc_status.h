@@ -11,6 +11,10 @@ namespace rtrec::server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
+// Sends a refusal's retry hint (model::kRetryAfterMsPayload) as
+// "retry-after-ms" trailing metadata. Call before finishing the RPC.
+void AddRetryHint(grpc::ServerContextBase* context, const absl::Status& status);
+
 }  // namespace rtrec::server
 
 #endif  // RTREC_SERVER_GRPC_STATUS_H_

@@ -1,37 +1,16 @@
 #include "server/metrics_http_server.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
-#include <cstring>
 #include <utility>
 
+#include <httplib.h>
+
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace rtrec::server {
-namespace {
-
-constexpr int kPollMs = 100;
-constexpr size_t kMaxRequestBytes = 8192;
-
-bool WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& address, std::function<std::string()> render) {
@@ -45,83 +24,54 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   std::string host = address.substr(0, colon);
   if (host.empty() || host == "*") host = "0.0.0.0";
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("server.metrics_address: cannot resolve host '", host, "'"));
+
+  auto http = std::make_unique<httplib::Server>();
+  http->new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which
+  // lets a second process share the port.
+  http->set_socket_options([](int sock) {
+    int one = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  });
+  http->set_read_timeout(kReadTimeout);
+  http->set_write_timeout(kWriteTimeout);
+  http->set_keep_alive_max_count(kKeepAliveRequests);
+  http->set_payload_max_length(8192);
+  http->Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
+    res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
+    if (res.status == 404) {
+      res.set_content("rtrec serves its metrics at /metrics\n", "text/plain");
+    } else if (res.status == 405 || (req.method != "GET" && req.method != "HEAD")) {
+      res.set_content("only GET /metrics\n", "text/plain");
+    }
+  });
+  int bound = port;
+  if (port == 0) {
+    bound = http->bind_to_any_port(host);
+  } else if (!http->bind_to_port(host, port)) {
+    bound = -1;
   }
-  int fd = socket(found->ai_family, found->ai_socktype | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  const bool ok = fd >= 0 && bind(fd, found->ai_addr, found->ai_addrlen) == 0 && listen(fd, 64) == 0;
-  freeaddrinfo(found);
-  if (!ok) {
-    const std::string why = std::strerror(errno);
-    if (fd >= 0) close(fd);
-    return absl::UnavailableError(
-        absl::StrCat("server.metrics_address: cannot listen on ", address, ": ", why));
+  if (bound <= 0) {
+    return absl::UnavailableError(absl::StrCat("server.metrics_address: cannot listen on ", address,
+                                               " (in use, or not an address of this host)"));
   }
-  sockaddr_storage bound{};
-  socklen_t len = sizeof(bound);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len);
-  const int bound_port = bound.ss_family == AF_INET6
-                             ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                             : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(fd, bound_port, std::move(render)));
+  return std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(std::move(http), bound));
 }
 
-MetricsHttpServer::MetricsHttpServer(int fd, int port, std::function<std::string()> render)
-    : listen_fd_(fd), port_(port), render_(std::move(render)) {
-  thread_ = std::thread([this] { Serve(); });
+MetricsHttpServer::MetricsHttpServer(std::unique_ptr<httplib::Server> http, int port)
+    : http_(std::move(http)), port_(port) {
+  thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  stopping_ = true;
-  thread_.join();
-  close(listen_fd_);
-}
-
-void MetricsHttpServer::Serve() {
-  while (!stopping_) {
-    pollfd p{listen_fd_, POLLIN, 0};
-    if (poll(&p, 1, kPollMs) <= 0) continue;
-    int conn = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (conn < 0) continue;
-    HandleConnection(conn);
-    close(conn);
+  // stop() only interrupts a loop that has started.
+  for (int i = 0; i < 2000 && !http_->is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-}
-
-void MetricsHttpServer::HandleConnection(int fd) {
-  std::string request;
-  char buf[1024];
-  // Read until the end of the request head, a bounded size, or 1 s of silence.
-  while (request.find("\r\n\r\n") == std::string::npos && request.size() < kMaxRequestBytes) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, 1000) <= 0) return;
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) return;
-    request.append(buf, static_cast<size_t>(n));
-  }
-  std::string status = "200 OK", type = "text/plain; version=0.0.4; charset=utf-8", body;
-  if (absl::StartsWith(request, "GET /metrics ") || absl::StartsWith(request, "GET /metrics?")) {
-    body = render_();
-  } else if (absl::StartsWith(request, "GET ")) {
-    status = "404 Not Found";
-    type = "text/plain";
-    body = "rtrec serves its metrics at /metrics\n";
-  } else {
-    status = "405 Method Not Allowed";
-    type = "text/plain";
-    body = "only GET /metrics\n";
-  }
-  WriteAll(fd, absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", type,
-                            "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
-                            body));
+  http_->stop();
+  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace rtrec::server

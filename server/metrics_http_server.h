@@ -1,17 +1,25 @@
-// A minimal HTTP/1.0 endpoint that serves GET /metrics (Prometheus text
-// format) from a callback, on one background thread.
+// The HTTP endpoint on the metrics port: GET /metrics (Prometheus text
+// format) from a callback.
 //
-// Why not prometheus-cpp's Exposer: in a process that also links Debian's
-// libtorch, its embedded civetweb server refuses any fixed port ("null
-// context when constructing CivetServer") while binding port 0 works; and its
-// shutdown takes ~2 s. A scrape endpoint needs only this much HTTP.
+// Built on cpp-httplib (Debian's libcpp-httplib): a pool of kWorkerThreads
+// workers, each connection bounded by kReadTimeout per read and kWriteTimeout
+// per write, keep-alive for at most kKeepAliveRequests requests. A slow or
+// idle client holds one worker at most, so a scrape is still answered while
+// up to kWorkerThreads - 1 such clients hang on (tests/server:
+// a client that sends a byte every 0.5 s). Why not prometheus-cpp's Exposer:
+// in a process that also links Debian's libtorch its embedded civetweb server
+// refuses any fixed port ("null context when constructing CivetServer"),
+// and its shutdown takes ~2 s.
 //
-// Thread safety: Start/Stop from one thread; the callback runs on the
-// server's thread.
+// The socket is bound without SO_REUSEPORT: a second server on the same
+// address fails to start, naming it.
+//
+// Thread safety: Start/destruction from one thread; the callback runs on
+// the worker threads, concurrently.
 #ifndef RTREC_SERVER_METRICS_HTTP_SERVER_H_
 #define RTREC_SERVER_METRICS_HTTP_SERVER_H_
 
-#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,10 +27,19 @@
 
 #include "absl/status/statusor.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace rtrec::server {
 
 class MetricsHttpServer {
  public:
+  static constexpr int kWorkerThreads = 8;
+  static constexpr std::chrono::seconds kReadTimeout{2};
+  static constexpr std::chrono::seconds kWriteTimeout{5};
+  static constexpr int kKeepAliveRequests = 100;
+
   // Listens on `address` ("host:port", port 0 picks one) and answers
   // GET /metrics with render(). Returns the server or why it cannot listen.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
@@ -32,14 +49,10 @@ class MetricsHttpServer {
   int port() const { return port_; }
 
  private:
-  MetricsHttpServer(int fd, int port, std::function<std::string()> render);
-  void Serve();
-  void HandleConnection(int fd);
+  MetricsHttpServer(std::unique_ptr<httplib::Server> http, int port);
 
-  const int listen_fd_;
+  std::unique_ptr<httplib::Server> http_;
   const int port_;
-  const std::function<std::string()> render_;
-  std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
 

@@ -60,8 +60,9 @@ rtrec::v1::Exclusion RecommenderService::ExclusionOf(
 }
 
 RecommenderService::RecommenderService(const config::RtrecConfig& config,
-                                       ServerMetrics* metrics, Clock* clock)
-    : config_(config), metrics_(metrics), clock_(clock) {}
+                                       ServerMetrics* metrics, Clock* clock,
+                                       const AccessControl* access)
+    : config_(config), metrics_(metrics), clock_(clock), access_(access) {}
 
 RecommenderService::~RecommenderService() = default;
 
@@ -70,17 +71,27 @@ void RecommenderService::SetReady(const ServingComponents& components) {
   ready_.store(true, std::memory_order_release);
 }
 
-void RecommenderService::Finish(grpc::ServerUnaryReactor* reactor, const char* method,
+void RecommenderService::Finish(grpc::CallbackServerContext* context,
+                                grpc::ServerUnaryReactor* reactor, const char* method,
                                 absl::Time started, const absl::Status& status) {
   metrics_->RecordRpc(method, static_cast<int>(status.code()),
                       absl::ToDoubleSeconds(clock_->Now() - started));
+  AddRetryHint(context, status);
   reactor->Finish(ToGrpcStatus(status));
+}
+
+absl::StatusOr<Caller> RecommenderService::Admit(const grpc::CallbackServerContext& context,
+                                                 Role role) const {
+  auto caller = access_->Authorize(context, role);
+  if (!caller.ok()) return caller.status();
+  if (!ready()) return NotReady();
+  return caller;
 }
 
 // ------------------------------------------------------------------ Recommend
 
 absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildTask(
-    const rtrec::v1::RecommendRequest& request, absl::Time deadline) const {
+    const rtrec::v1::RecommendRequest& request, absl::Time deadline, std::string client) const {
   if (auto s = CheckId(request.user_id(), "user_id"); !s.ok()) return s;
   if (static_cast<int64_t>(request.query().size()) > config_.server.max_query_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -162,6 +173,7 @@ absl::StatusOr<std::unique_ptr<model::RecommendTask>> RecommenderService::BuildT
   task->k = k;
   task->explore = !request.has_exploration() || request.exploration();
   task->deadline = deadline;
+  task->client = std::move(client);
   return task;
 }
 
@@ -170,20 +182,21 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(
     rtrec::v1::RecommendResponse* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time started = clock_->Now();
-  if (!ready()) {
-    Finish(reactor, "Recommend", started, NotReady());
+  auto caller = Admit(*context, Role::kServe);
+  if (!caller.ok()) {
+    Finish(context, reactor, "Recommend", started, caller.status());
     return reactor;
   }
-  auto task = BuildTask(*request, DeadlineOf(context));
+  auto task = BuildTask(*request, DeadlineOf(context), std::move(caller->client));
   if (!task.ok()) {
-    Finish(reactor, "Recommend", started, task.status());
+    Finish(context, reactor, "Recommend", started, task.status());
     return reactor;
   }
   std::shared_ptr<const model::CatalogSnapshot> catalog = (*task)->catalog;
-  (*task)->done = [this, reactor, response, started,
+  (*task)->done = [this, context, reactor, response, started,
                    catalog](absl::StatusOr<model::RecommendResult> result) {
     if (!result.ok()) {
-      Finish(reactor, "Recommend", started, result.status());
+      Finish(context, reactor, "Recommend", started, result.status());
       return;
     }
     response->set_request_id(result->request_id);
@@ -197,7 +210,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(
     for (int64_t idx : result->context) {
       if (idx < catalog->size()) response->add_context_item_ids(catalog->item(idx).item_id);
     }
-    Finish(reactor, "Recommend", started, absl::OkStatus());
+    Finish(context, reactor, "Recommend", started, absl::OkStatus());
   };
   // On refusal the batcher has already answered the task (and so the RPC).
   components_.batcher->Schedule(std::move(*task)).IgnoreError();
@@ -289,59 +302,95 @@ grpc::ServerUnaryReactor* RecommenderService::Feedback(grpc::CallbackServerConte
                                                        rtrec::v1::FeedbackResponse* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time started = clock_->Now();
+  auto caller = access_->Authorize(*context, Role::kServe);
+  if (!caller.ok()) {
+    Finish(context, reactor, "Feedback", started, caller.status());
+    return reactor;
+  }
   auto processed = ProcessFeedback(*request);
   if (processed.ok()) *response = std::move(*processed);
-  Finish(reactor, "Feedback", started, processed.status());
+  Finish(context, reactor, "Feedback", started, processed.status());
   return reactor;
 }
 
-class RecommenderService::StreamFeedbackReactor
-    : public grpc::ServerReadReactor<rtrec::v1::FeedbackRequest> {
+// Reads raw messages: one that does not parse ends the stream with
+// INVALID_ARGUMENT stating its index and what was accepted before it, so no
+// message is ever unaccounted for. Every refused message is counted in
+// `rejected`; the first kMaxStreamErrors are listed, the rest counted in
+// `errors_omitted`.
+class RecommenderService::StreamFeedbackReactor : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
-  StreamFeedbackReactor(RecommenderService* service, rtrec::v1::StreamFeedbackResponse* response)
+  StreamFeedbackReactor(RecommenderService* service, grpc::ByteBuffer* response)
       : service_(service), response_(response), started_(service->clock_->Now()) {
-    StartRead(&request_);
+    StartRead(&message_);
+  }
+  // A refusal before the first read (authorization, not ready).
+  StreamFeedbackReactor(RecommenderService* service, const absl::Status& refusal)
+      : service_(service), response_(nullptr), started_(service->clock_->Now()) {
+    End(refusal);
   }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {  // client half-closed (or the call broke)
-      service_->metrics_->RecordRpc("StreamFeedback", 0,
-                                    absl::ToDoubleSeconds(service_->clock_->Now() - started_));
-      Finish(grpc::Status::OK);
+    if (!ok) {  // the client half-closed (or the call broke)
+      grpc::Status serialized = grpc::SerializationTraits<rtrec::v1::StreamFeedbackResponse>::Serialize(
+          counts_, response_, &own_buffer_);
+      End(serialized.ok() ? absl::OkStatus() : absl::InternalError("cannot serialize the response"));
       return;
     }
-    auto processed = service_->ProcessFeedback(request_);
+    rtrec::v1::FeedbackRequest request;
+    grpc::Status parsed =
+        grpc::SerializationTraits<rtrec::v1::FeedbackRequest>::Deserialize(&message_, &request);
+    if (!parsed.ok()) {
+      End(absl::InvalidArgumentError(absl::StrCat(
+          "message ", index_, " of the stream is not a readable FeedbackRequest; ", counts_.accepted(),
+          " accepted and ", counts_.rejected(), " refused before it; the stream ended there and "
+          "nothing after it was read")));
+      return;
+    }
+    auto processed = service_->ProcessFeedback(request);
     if (processed.ok()) {
-      response_->set_accepted(response_->accepted() + 1);
-      if (processed->joined()) response_->set_joined(response_->joined() + 1);
-      if (processed->late()) response_->set_late(response_->late() + 1);
-      if (processed->duplicate()) response_->set_duplicate(response_->duplicate() + 1);
+      counts_.set_accepted(counts_.accepted() + 1);
+      if (processed->joined()) counts_.set_joined(counts_.joined() + 1);
+      if (processed->late()) counts_.set_late(counts_.late() + 1);
+      if (processed->duplicate()) counts_.set_duplicate(counts_.duplicate() + 1);
     } else {
       const absl::Status& error = processed.status();
-      response_->set_rejected(response_->rejected() + 1);
-      if (response_->errors_size() < kMaxStreamErrors) {
-        auto* e = response_->add_errors();
+      counts_.set_rejected(counts_.rejected() + 1);
+      if (counts_.errors_size() < kMaxStreamErrors) {
+        auto* e = counts_.add_errors();
         e->set_index(index_);
         e->set_code(static_cast<int>(error.code()));
         e->set_message(std::string(error.message()));
+      } else {
+        counts_.set_errors_omitted(counts_.errors_omitted() + 1);
       }
     }
     ++index_;
-    StartRead(&request_);
+    StartRead(&message_);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  void End(const absl::Status& status) {
+    service_->metrics_->RecordRpc("StreamFeedback", static_cast<int>(status.code()),
+                                  absl::ToDoubleSeconds(service_->clock_->Now() - started_));
+    Finish(ToGrpcStatus(status));
+  }
+
   RecommenderService* const service_;
-  rtrec::v1::StreamFeedbackResponse* const response_;
+  grpc::ByteBuffer* const response_;
   const absl::Time started_;
-  rtrec::v1::FeedbackRequest request_;
+  grpc::ByteBuffer message_;
+  rtrec::v1::StreamFeedbackResponse counts_;
+  bool own_buffer_ = false;
   int64_t index_ = 0;
 };
 
-grpc::ServerReadReactor<rtrec::v1::FeedbackRequest>* RecommenderService::StreamFeedback(
-    grpc::CallbackServerContext* /*context*/, rtrec::v1::StreamFeedbackResponse* response) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* RecommenderService::StreamFeedback(
+    grpc::CallbackServerContext* context, grpc::ByteBuffer* response) {
+  auto caller = Admit(*context, Role::kServe);
+  if (!caller.ok()) return new StreamFeedbackReactor(this, caller.status());
   return new StreamFeedbackReactor(this, response);
 }
 
@@ -375,17 +424,17 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
     rtrec::v1::UpsertItemsResponse* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time started = clock_->Now();
-  if (!ready()) {
-    Finish(reactor, "UpsertItems", started, NotReady());
+  if (auto caller = Admit(*context, Role::kAdmin); !caller.ok()) {
+    Finish(context, reactor, "UpsertItems", started, caller.status());
     return reactor;
   }
   if (auto s = ValidateUpsert(*request); !s.ok()) {
-    Finish(reactor, "UpsertItems", started, s);
+    Finish(context, reactor, "UpsertItems", started, s);
     return reactor;
   }
   // BERT encoding runs on the catalog writer thread, not in this callback,
   // with the text tower of the serving model.
-  components_.stack->catalog_writer->Add([this, reactor, request, response, started] {
+  components_.stack->catalog_writer->Add([this, context, reactor, request, response, started] {
     std::vector<model::CatalogItem> items;
     for (const auto& in : request->items()) items.push_back(CatalogItemFromProto(in));
     auto result = components_.stack->EncodeAndUpsert(std::move(items));
@@ -394,7 +443,7 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
       response->set_updated(result->updated);
       response->set_catalog_size(result->catalog_size);
     }
-    Finish(reactor, "UpsertItems", started, result.status());
+    Finish(context, reactor, "UpsertItems", started, result.status());
   });
   return reactor;
 }
@@ -469,12 +518,12 @@ grpc::ServerUnaryReactor* RecommenderService::GetModelInfo(
     rtrec::v1::ModelInfo* response) {
   auto* reactor = context->DefaultReactor();
   const absl::Time started = clock_->Now();
-  if (!ready()) {
-    Finish(reactor, "GetModelInfo", started, NotReady());
+  if (auto caller = Admit(*context, Role::kServe); !caller.ok()) {
+    Finish(context, reactor, "GetModelInfo", started, caller.status());
     return reactor;
   }
   FillModelInfo(response);
-  Finish(reactor, "GetModelInfo", started, absl::OkStatus());
+  Finish(context, reactor, "GetModelInfo", started, absl::OkStatus());
   return reactor;
 }
 

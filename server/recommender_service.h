@@ -26,6 +26,7 @@
 #include "model/model_store.h"
 #include "state/user_state.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/access_control.h"
 #include "server/metrics.h"
 #include "serving/serving_stack.h"
 #include "tuner/online_tuner.h"
@@ -42,9 +43,17 @@ struct ServingComponents {
   model::DynamicBatcher* batcher = nullptr;
 };
 
-class RecommenderService final : public rtrec::v1::Recommender::CallbackService {
+// StreamFeedback reads raw messages, so that a message that does not parse
+// ends the stream with an error that counts what was accepted before it
+// (gRPC's typed reader reports it as an ordinary end of stream).
+using RecommenderServiceBase = rtrec::v1::Recommender::WithRawCallbackMethod_StreamFeedback<
+    rtrec::v1::Recommender::CallbackService>;
+
+class RecommenderService final : public RecommenderServiceBase {
  public:
-  RecommenderService(const config::RtrecConfig& config, ServerMetrics* metrics, Clock* clock);
+  // REQUIRES: metrics, clock and access outlive the service.
+  RecommenderService(const config::RtrecConfig& config, ServerMetrics* metrics, Clock* clock,
+                     const AccessControl* access);
   ~RecommenderService() override;
 
   // Starts serving. Called once, after every component is loaded.
@@ -57,9 +66,8 @@ class RecommenderService final : public rtrec::v1::Recommender::CallbackService 
   grpc::ServerUnaryReactor* Feedback(grpc::CallbackServerContext* context,
                                      const rtrec::v1::FeedbackRequest* request,
                                      rtrec::v1::FeedbackResponse* response) override;
-  grpc::ServerReadReactor<rtrec::v1::FeedbackRequest>* StreamFeedback(
-      grpc::CallbackServerContext* context,
-      rtrec::v1::StreamFeedbackResponse* response) override;
+  grpc::ServerReadReactor<grpc::ByteBuffer>* StreamFeedback(grpc::CallbackServerContext* context,
+                                                            grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* UpsertItems(grpc::CallbackServerContext* context,
                                         const rtrec::v1::UpsertItemsRequest* request,
                                         rtrec::v1::UpsertItemsResponse* response) override;
@@ -78,17 +86,21 @@ class RecommenderService final : public rtrec::v1::Recommender::CallbackService 
   class StreamFeedbackReactor;
 
   absl::StatusOr<std::unique_ptr<model::RecommendTask>> BuildTask(
-      const rtrec::v1::RecommendRequest& request, absl::Time deadline) const;
+      const rtrec::v1::RecommendRequest& request, absl::Time deadline, std::string client) const;
+  // Authorizes the call for `role`, then checks that the service is ready.
+  absl::StatusOr<Caller> Admit(const grpc::CallbackServerContext& context, Role role) const;
   absl::Status ValidateUpsert(const rtrec::v1::UpsertItemsRequest& request) const;
   // The request's exclusion, or the configured one when it names none.
   rtrec::v1::Exclusion ExclusionOf(const rtrec::v1::RecommendRequest& request) const;
-  // Finishes a unary RPC and records its metrics.
-  void Finish(grpc::ServerUnaryReactor* reactor, const char* method, absl::Time started,
-              const absl::Status& status);
+  // Finishes a unary RPC and records its metrics; a retry hint in the
+  // status goes out as "retry-after-ms" trailing metadata.
+  void Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+              const char* method, absl::Time started, const absl::Status& status);
 
   const config::RtrecConfig config_;
   ServerMetrics* const metrics_;
   Clock* const clock_;
+  const AccessControl* const access_;
   ServingComponents components_;
   std::atomic<bool> ready_{false};
 };

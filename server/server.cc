@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 
@@ -21,8 +22,19 @@ RtrecServer::RtrecServer(const config::RtrecConfig& config, Clock* clock)
 absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
     const config::RtrecConfig& config, Clock* clock) {
   std::unique_ptr<RtrecServer> s(new RtrecServer(config, clock));
-  s->service_ = std::make_unique<RecommenderService>(config, &s->metrics_, clock);
-  s->admin_ = std::make_unique<AdminService>(&s->metrics_);
+  auto access = AccessControl::Create(config.server.auth.tokens_file,
+                                      IsLoopbackAddress(config.server.listen_address));
+  if (!access.ok()) return access.status();
+  s->access_ = std::move(*access);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (config.server.tls.enabled()) {
+    auto tls = TlsCredentials::Create(config.server.tls);
+    if (!tls.ok()) return tls.status();
+    s->tls_ = std::move(*tls);
+    credentials = s->tls_->server_credentials();
+  }
+  s->service_ = std::make_unique<RecommenderService>(config, &s->metrics_, clock, s->access_.get());
+  s->admin_ = std::make_unique<AdminService>(&s->metrics_, s->access_.get());
   if (!config.server.metrics_address.empty()) {
     auto port = s->metrics_.StartHttpEndpoint(config.server.metrics_address);
     if (!port.ok()) return port.status();
@@ -31,20 +43,34 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(config.server.listen_address, grpc::InsecureServerCredentials(),
-                           &s->port_);
+  builder.AddListeningPort(config.server.listen_address, credentials, &s->port_);
+  // A port already in use is an error, not shared with the other process.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Every request the configured limits allow fits; larger ones are refused
+  // by gRPC before they are read (RESOURCE_EXHAUSTED).
+  const int64_t max_message = config.server.MaxMessageBytes();
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(max_message, INT32_MAX)));
   builder.RegisterService(s->service_.get());
   builder.RegisterService(s->admin_.get());
   s->grpc_server_ = builder.BuildAndStart();
   if (!s->grpc_server_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
-        "server.listen_address: cannot listen on ", config.server.listen_address));
+        "server.listen_address: cannot listen on ", config.server.listen_address,
+        " (in use by another process, or not an address of this host)"));
   }
   auto* health = s->grpc_server_->GetHealthCheckService();
   health->SetServingStatus(false);
   RtrecServer* raw = s.get();
   s->metrics_.SetScrapeSource([raw] { return raw->Scrape(); });
   return s;
+}
+
+absl::Status RtrecServer::ReloadSecrets() {
+  absl::Status result = access_->Reload();
+  if (tls_) {
+    if (auto s = tls_->Reload(); !s.ok()) result = result.ok() ? s : absl::Status(result.code(), absl::StrCat(result.message(), "; ", s.message()));
+  }
+  return result;
 }
 
 absl::Status RtrecServer::RequireCheckpoints() const {
@@ -212,6 +238,16 @@ std::vector<ScrapedValue> RtrecServer::Scrape() const {
                  static_cast<double>(b.expired)});
   out.push_back({"rtrec_queue_rejected_total", "Requests refused because the queue was full", true,
                  static_cast<double>(b.rejected_full)});
+  out.push_back({"rtrec_queue_refused_deadline_total",
+                 "Requests refused at once because their deadline could not cover the expected "
+                 "wait and compute (batcher.deadline_admission)",
+                 true, static_cast<double>(b.refused_deadline)});
+  out.push_back({"rtrec_queue_refused_client_limit_total",
+                 "Requests refused because their client held batcher.max_queued_per_client",
+                 true, static_cast<double>(b.refused_client_limit)});
+  out.push_back({"rtrec_request_cost_seconds",
+                 "Measured compute per Recommend that deadline admission estimates with", false,
+                 b.cost_per_request_seconds});
   auto catalog = stack_->catalog->Snapshot();
   out.push_back({"rtrec_catalog_items", "Items in the catalog", false,
                  static_cast<double>(catalog->size())});

@@ -24,6 +24,7 @@
 #include "server/admin_service.h"
 #include "server/metrics.h"
 #include "server/recommender_service.h"
+#include "server/tls.h"
 #include "serving/serving_stack.h"
 
 namespace rtrec::server {
@@ -36,6 +37,9 @@ class RtrecServer final : public CheckpointOperations {
   ~RtrecServer() override;
 
   absl::Status Load();
+  // Re-reads server.auth.tokens_file and the server.tls files (SIGHUP). What
+  // does not load is refused, naming the file, and the old one stays.
+  absl::Status ReloadSecrets();
   // Stops accepting RPCs, answers what is in flight, stops the threads.
   void Shutdown();
 
@@ -52,6 +56,7 @@ class RtrecServer final : public CheckpointOperations {
   tuner::OnlineTuner* tuner() { return stack_ ? stack_->tuner.get() : nullptr; }
   model::PolicyControl* policy() { return &stack_->policy; }
   RecommenderService* service() { return service_.get(); }
+  model::DynamicBatcher* batcher() { return batcher_.get(); }
   ServerMetrics* metrics() { return &metrics_; }
 
   // The Admin service's operations (CheckpointOperations).
@@ -70,6 +75,8 @@ class RtrecServer final : public CheckpointOperations {
   const config::RtrecConfig config_;
   Clock* const clock_;
   ServerMetrics metrics_;
+  std::unique_ptr<AccessControl> access_;
+  std::unique_ptr<TlsCredentials> tls_;
   std::unique_ptr<RecommenderService> service_;
   std::unique_ptr<AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -1,9 +1,8 @@
 #include "state/impression_log.h"
 
-#include <utility>
-
 #include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -361,6 +360,10 @@ void ImpressionLog::Record(Impression impression) {
   }
 }
 
+double ImpressionLog::ClampedSum(double sum, double reward) const {
+  return std::clamp(sum + reward, -options_.max_reward_sum, options_.max_reward_sum);
+}
+
 void ImpressionLog::AttachStore(storage::StateStore* store) {
   rtrec::MutexLock lock(&mu_);
   store_ = store;
@@ -380,7 +383,7 @@ void ImpressionLog::ReplayFeedbackLocked(Entry& entry, size_t pos, double reward
     entry.reward_sum[pos] = reward;
     if (sum) buffer_->RestoreReserved(1);
   } else if (sum) {
-    entry.reward_sum[pos] += reward;
+    entry.reward_sum[pos] = ClampedSum(entry.reward_sum[pos], reward);
   }
   if (reward > 0) entry.had_positive[pos] = 1;
 }
@@ -485,7 +488,7 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
     journal->Put(storage::FeedbackKey(request_id, next_feedback_seq_++), r.SerializeAsString());
   };
   if (entry.answered[pos]) {
-    if (sum) entry.reward_sum[pos] += reward;
+    if (sum) entry.reward_sum[pos] = ClampedSum(entry.reward_sum[pos], reward);
     if (sum || (reward > 0 && !entry.had_positive[pos])) journal_event();
     note_positive();
     ++stats_.duplicate;
@@ -499,7 +502,7 @@ absl::StatusOr<JoinOutcome> ImpressionLog::Join(const std::string& request_id,
       WriteJournalLocked().IgnoreError();  // what expired on the way
       return s;
     }
-    entry.reward_sum[pos] = reward;
+    entry.reward_sum[pos] = ClampedSum(0.0, reward);
   } else {
     Experience e = MakeExperience(imp, pos, Experience::Source::kJoined, reward, now);
     if (auto s = buffer_->TryPush(learned ? e : std::move(e), journal); !s.ok()) {

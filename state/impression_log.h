@@ -216,6 +216,8 @@ class ImpressionLog final : public SlateLogger {
   int64_t ExpireLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireFrontLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes what this call added to the journal; the store's error if any.
+  // sum + reward within [-impressions.max_reward_sum, max_reward_sum].
+  double ClampedSum(double sum, double reward) const;
   absl::Status WriteJournalLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies one stored feedback event to its open impression.
   void ReplayFeedbackLocked(Entry& entry, size_t pos, double reward) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

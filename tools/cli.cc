@@ -17,6 +17,10 @@
 // scripts can read them. Exit status: 0 ok, 1 the server refused or could
 // not be reached (the gRPC code and message go to stderr), 2 bad usage.
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <tuple>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -38,6 +42,11 @@
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "rtrec server address");
 ABSL_FLAG(double, timeout_s, 10, "Deadline of each call in seconds");
+ABSL_FLAG(std::string, token, "",
+          "Bearer token sent as \"authorization: Bearer <token>\" (default: $RTREC_TOKEN)");
+ABSL_FLAG(std::string, tls_ca, "", "TLS: PEM CA that signed the server's certificate (turns on TLS)");
+ABSL_FLAG(std::string, tls_cert, "", "mutual TLS: this client's PEM certificate chain");
+ABSL_FLAG(std::string, tls_key, "", "mutual TLS: this client's PEM private key");
 ABSL_FLAG(std::string, user, "", "recommend/feedback: user id");
 ABSL_FLAG(std::string, query, "", "recommend: search query text");
 ABSL_FLAG(int, k, 10, "recommend: slate size");
@@ -73,9 +82,52 @@ std::string CodeName(const grpc::Status& status) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
 }
 
+std::string Token() {
+  std::string token = absl::GetFlag(FLAGS_token);
+  if (token.empty()) {
+    if (const char* env = std::getenv("RTREC_TOKEN")) token = env;
+  }
+  return token;
+}
+
+// Every call's deadline and, when given, its bearer token.
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(absl::GetFlag(FLAGS_timeout_s) * 1000)));
+  if (const std::string token = Token(); !token.empty()) {
+    ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token));
+  }
+}
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+// Plaintext, or TLS when --tls_ca is given (with a client certificate when
+// --tls_cert/--tls_key are). Null with a usage error printed.
+std::shared_ptr<grpc::ChannelCredentials> Credentials() {
+  if (absl::GetFlag(FLAGS_tls_ca).empty()) {
+    if (!absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty()) {
+      Usage("--tls_cert and --tls_key need --tls_ca");
+      return nullptr;
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  for (auto [flag, path, out] : {std::tuple{"--tls_ca", absl::GetFlag(FLAGS_tls_ca), &ssl.pem_root_certs},
+                                 std::tuple{"--tls_cert", absl::GetFlag(FLAGS_tls_cert), &ssl.pem_cert_chain},
+                                 std::tuple{"--tls_key", absl::GetFlag(FLAGS_tls_key), &ssl.pem_private_key}}) {
+    if (!path.empty() && !ReadFile(path, out)) {
+      Usage(absl::StrCat(flag, ": cannot read ", path));
+      return nullptr;
+    }
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 int PrintOrFail(const grpc::Status& status, const google::protobuf::Message& response) {
@@ -206,7 +258,8 @@ int Model(const std::shared_ptr<grpc::Channel>& channel, const std::vector<char*
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "rtrec-cli [--target HOST:PORT] [--timeout_s S] health|recommend|feedback|upsert|info [flags]\n"
+      "rtrec-cli [--target HOST:PORT] [--timeout_s S] [--token T] [--tls_ca CA.pem "
+      "[--tls_cert C.pem --tls_key K.pem]] health|recommend|feedback|upsert|info [flags]\n"
       "  recommend --user U [--query Q] [--k N] [--candidates a,b] [--context a,b] [--greedy] "
       "[--allow_recent]\n"
       "  feedback --user U --item I [--request_id R] [--reward X] [--event click]\n"
@@ -215,7 +268,9 @@ int main(int argc, char** argv) {
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) return Usage("expected a command");
   const std::string command = args[1];
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), grpc::InsecureChannelCredentials());
+  auto credentials = Credentials();
+  if (!credentials) return kUsageError;
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_target), credentials);
   if (command == "model") return Model(channel, args);
   if (args.size() != 2) return Usage("expected exactly one command");
   if (command == "health") return Health(channel);

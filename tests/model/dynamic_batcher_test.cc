@@ -1,7 +1,11 @@
 #include "model/dynamic_batcher.h"
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
 
 #include "common/mutex.h"
 #include "common/clock.h"
@@ -104,6 +108,131 @@ TEST(BatchQueueTest, FullQueueRefusesAndLeavesTaskWithCaller) {
   absl::Status s = q.Schedule(t, clock.Now());
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   ASSERT_NE(t, nullptr);
+}
+
+// ------------------------------------- fairness and admission by deadline
+
+std::unique_ptr<BatchTask> ClientTask(int id, const std::string& client,
+                                      absl::Time deadline = absl::InfiniteFuture()) {
+  auto t = std::make_unique<TestTask>(id, deadline);
+  t->client = client;
+  return t;
+}
+
+TEST(BatchQueueFairnessTest, BatchesTakeOneTaskPerClientInTurn) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/4, absl::Milliseconds(1), /*max_queue_size=*/100);
+  // A flood of 10 from "a", then one each from "b" and "c".
+  for (int i = 0; i < 10; ++i) {
+    auto t = ClientTask(i, "a");
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  for (auto [id, client] : {std::pair{100, "b"}, std::pair{200, "c"}}) {
+    auto t = ClientTask(id, client);
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  TaskBatch expired;
+  clock.Advance(absl::Milliseconds(2));
+  // b and c ride in the first batch, not behind a's ten.
+  EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(0, 100, 200, 1));
+  EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(2, 3, 4, 5));
+  EXPECT_TRUE(expired.empty());
+  EXPECT_EQ(q.size(), 4);
+}
+
+TEST(BatchQueueFairnessTest, AClientBeyondItsShareIsRefusedWithARetryHint) {
+  FakeClock clock;
+  BatchQueue q(4, absl::Milliseconds(1), 100, BatchQueueLimits{false, /*max_queued_per_client=*/3, 1});
+  q.RecordBatchCost(1, 0.010);
+  for (int i = 0; i < 3; ++i) {
+    auto t = ClientTask(i, "flood");
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  auto over = ClientTask(3, "flood");
+  absl::Status s = q.Schedule(over, clock.Now());
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("batcher.max_queued_per_client"));
+  ASSERT_TRUE(s.GetPayload(kRetryAfterMsPayload).has_value());
+  EXPECT_EQ(std::string(*s.GetPayload(kRetryAfterMsPayload)), "10");
+  ASSERT_NE(over, nullptr);  // left with the caller
+  // Another client is still admitted.
+  auto polite = ClientTask(4, "polite");
+  EXPECT_TRUE(q.Schedule(polite, clock.Now()).ok());
+  EXPECT_EQ(q.refused_client_limit(), 1);
+}
+
+TEST(BatchQueueAdmissionTest, RefusesAtOnceWhatCannotFinishBeforeItsDeadline) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/1, absl::ZeroDuration(), 1000, BatchQueueLimits{true, 0, 1});
+  // 25 ms a request, one at a time: a 100 ms deadline covers four.
+  q.RecordBatchCost(1, 0.025);
+  EXPECT_EQ(q.cost_per_request(), absl::Milliseconds(25));
+  const absl::Time deadline = clock.Now() + absl::Milliseconds(100);
+  int admitted = 0;
+  absl::Status refusal;
+  for (int i = 0; i < 10; ++i) {
+    auto t = ClientTask(i, absl::StrCat("client", i), deadline);
+    absl::Status s = q.Schedule(t, clock.Now());
+    if (s.ok()) {
+      ++admitted;
+    } else {
+      refusal = s;
+    }
+  }
+  // The n-th admitted ends at n x 25 ms: four fit in 100 ms.
+  EXPECT_EQ(admitted, 4);
+  EXPECT_EQ(refusal.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(refusal.message()), ::testing::HasSubstr("exceed the request's deadline"));
+  EXPECT_TRUE(refusal.GetPayload(kRetryAfterMsPayload).has_value());
+  EXPECT_EQ(q.refused_deadline(), 6);
+  // A deadline shorter than one request's compute can never be met.
+  auto hopeless = ClientTask(99, "x", clock.Now() + absl::Milliseconds(5));
+  EXPECT_EQ(q.Schedule(hopeless, clock.Now()).code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(BatchQueueAdmissionTest, AnEmptyQueueAlwaysAdmitsSoTheCostKeepsBeingMeasured) {
+  FakeClock clock;
+  BatchQueue q(4, absl::ZeroDuration(), 1000, BatchQueueLimits{true, 0, 1});
+  q.RecordBatchCost(1, 10.0);  // a slow first batch (warm-up)
+  auto t = ClientTask(1, "a", clock.Now() + absl::Seconds(1));
+  ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  TaskBatch expired;
+  EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(1));
+  // Faster batches bring the estimate down (moving average, weight 0.2).
+  for (int i = 0; i < 40; ++i) q.RecordBatchCost(2, 0.002);
+  EXPECT_LT(q.cost_per_request(), absl::Milliseconds(2));
+}
+
+TEST(BatchQueueAdmissionTest, ABatchNeverStartsATaskThatWouldExpireBeforeItEnds) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/4, absl::ZeroDuration(), 1000, BatchQueueLimits{true, 0, 1});
+  q.RecordBatchCost(1, 0.010);
+  const absl::Time t0 = clock.Now();
+  // Admitted while their deadlines still covered the estimate...
+  for (auto [id, ms] : {std::pair{1, 500}, std::pair{2, 500}, std::pair{3, 500}, std::pair{4, 500}}) {
+    auto t = ClientTask(id, absl::StrCat("c", id), t0 + absl::Milliseconds(ms));
+    ASSERT_TRUE(q.Schedule(t, t0).ok());
+  }
+  // ...then the queue stalls until 485 ms: a batch of four ends at 525 ms.
+  clock.Advance(absl::Milliseconds(485));
+  TaskBatch expired;
+  TaskBatch batch = q.TakeReadyBatch(clock.Now(), &expired);
+  // The first runs (495 ms); the second would end at 505 ms: set aside, and
+  // so are the others; nothing is computed for a caller who has gone.
+  EXPECT_THAT(Ids(batch), ::testing::ElementsAre(1));
+  EXPECT_THAT(Ids(expired), ::testing::ElementsAre(2, 3, 4));
+  EXPECT_EQ(q.size(), 0);
+}
+
+TEST(BatchQueueAdmissionTest, WithoutDeadlineAdmissionEverythingWaits) {
+  FakeClock clock;
+  BatchQueue q(1, absl::ZeroDuration(), 1000, BatchQueueLimits{false, 0, 1});
+  q.RecordBatchCost(1, 0.025);
+  for (int i = 0; i < 10; ++i) {
+    auto t = ClientTask(i, "a", clock.Now() + absl::Milliseconds(100));
+    EXPECT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  EXPECT_EQ(q.refused_deadline(), 0);
 }
 
 // ------------------------------------------- DynamicBatcher, with its threads

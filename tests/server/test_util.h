@@ -33,10 +33,13 @@ inline config::RtrecConfig LoopbackConfig() {
   return out;
 }
 
-// GET http://127.0.0.1:port/path; returns the whole response, headers included.
+// GET http://127.0.0.1:port/path; returns the whole response, headers
+// included ("" when nothing came back within 30 s).
 inline std::string HttpGet(int port, const std::string& path) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
+  timeval timeout{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));

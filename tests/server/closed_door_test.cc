@@ -1,0 +1,592 @@
+// Serving under pressure with a closed door, on real servers on 127.0.0.1:
+// bearer tokens and roles, admin calls on an exposed listener, TLS and mutual
+// TLS with certificates made here by openssl, reloads, message limits, a
+// second server on a taken port, StreamFeedback with an unreadable message,
+// fairness and refusals with retry hints, and a slow /metrics client.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/server.h"
+#include "tests/server/test_util.h"
+
+namespace rtrec::server {
+namespace {
+
+using ::testing::HasSubstr;
+namespace fs = std::filesystem;
+
+constexpr char kServeToken[] = "serve-token-0123456789abcdef";
+constexpr char kAdminToken[] = "admin-token-0123456789abcdef";
+
+std::string TempDir(const std::string& name) {
+  const char* base = std::getenv("TEST_TMPDIR");
+  fs::path dir = fs::path(base ? base : fs::temp_directory_path().string()) /
+                 absl::StrCat("rtrec_", name, "_", getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir.string();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Calls with an optional bearer token and a deadline.
+class Client {
+ public:
+  explicit Client(std::shared_ptr<grpc::Channel> channel, std::string token = "")
+      : stub_(v1::Recommender::NewStub(channel)),
+        admin_(v1::Admin::NewStub(channel)),
+        token_(std::move(token)) {}
+
+  void Prepare(grpc::ClientContext* ctx, int seconds = 20) const {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+    if (!token_.empty()) ctx->AddMetadata("authorization", absl::StrCat("Bearer ", token_));
+  }
+  grpc::Status Recommend(const std::string& user, v1::RecommendResponse* out = nullptr) {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    v1::RecommendRequest req;
+    req.set_user_id(user);
+    v1::RecommendResponse ignored;
+    return stub_->Recommend(&ctx, req, out ? out : &ignored);
+  }
+  grpc::Status Upsert(const std::string& item_id, const std::string& text = "a new item") {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    v1::UpsertItemsRequest req;
+    auto* item = req.add_items();
+    item->set_item_id(item_id);
+    item->set_title(text);
+    v1::UpsertItemsResponse resp;
+    return stub_->UpsertItems(&ctx, req, &resp);
+  }
+  grpc::Status ListCheckpoints() {
+    grpc::ClientContext ctx;
+    Prepare(&ctx);
+    v1::ListCheckpointsResponse resp;
+    return admin_->ListCheckpoints(&ctx, v1::ListCheckpointsRequest(), &resp);
+  }
+  v1::Recommender::Stub* stub() { return stub_.get(); }
+
+ private:
+  std::unique_ptr<v1::Recommender::Stub> stub_;
+  std::unique_ptr<v1::Admin::Stub> admin_;
+  std::string token_;
+};
+
+std::unique_ptr<RtrecServer> StartLoaded(const config::RtrecConfig& config, Clock* clock = RealClock::Get()) {
+  auto server = RtrecServer::Start(config, clock);
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (!server.ok()) return nullptr;
+  EXPECT_TRUE((*server)->Load().ok());
+  return std::move(*server);
+}
+
+// Each channel its own connection (gRPC shares one between channels of
+// equal arguments otherwise): two channels are two peers, as two client
+// processes would be.
+std::shared_ptr<grpc::Channel> Plain(int port) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+// ------------------------------------------------------------------ tokens
+
+TEST(AccessTest, TokensNoneWrongWrongRoleAndRightAndReloadedOnRequest) {
+  const std::string dir = TempDir("tokens");
+  const std::string tokens = dir + "/tokens";
+  WriteFile(tokens, absl::StrCat("# name role token\nshop serve ", kServeToken, "\nops admin ",
+                                 kAdminToken, "\n"));
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.auth.tokens_file = tokens;
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  auto channel = Plain(server->port());
+
+  Client anonymous(channel), wrong(channel, "not-a-known-token-at-all"), serve(channel, kServeToken),
+      admin(channel, kAdminToken);
+  grpc::Status s = anonymous.Recommend("u1");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(s.error_message(), HasSubstr("authorization"));
+  EXPECT_EQ(wrong.Recommend("u1").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(serve.Recommend("u1").ok());
+  EXPECT_TRUE(admin.Recommend("u1").ok());  // admin may also serve
+  s = serve.Upsert("new-item");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("'shop' has role serve"));
+  EXPECT_EQ(serve.ListCheckpoints().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(anonymous.ListCheckpoints().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(admin.Upsert("new-item").ok());
+  // Admin passes the door; this server keeps no checkpoints.
+  EXPECT_EQ(admin.ListCheckpoints().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Health and /metrics stay open.
+  EXPECT_EQ(rtrec::testing::Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_THAT(rtrec::testing::HttpGet(server->metrics_port(), "/metrics"), HasSubstr("200 OK"));
+
+  // SIGHUP's reload: the serve token is replaced.
+  const std::string rotated = "rotated-serve-token-0123456789";
+  WriteFile(tokens, absl::StrCat("shop serve ", rotated, "\nops admin ", kAdminToken, "\n"));
+  ASSERT_TRUE(server->ReloadSecrets().ok());
+  EXPECT_EQ(serve.Recommend("u1").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(Client(channel, rotated).Recommend("u1").ok());
+  // A file that does not parse is refused, naming the line; the tokens stay.
+  WriteFile(tokens, "shop serve short\n");
+  absl::Status reload = server->ReloadSecrets();
+  EXPECT_THAT(std::string(reload.message()), HasSubstr(tokens + ":1"));
+  EXPECT_TRUE(Client(channel, rotated).Recommend("u1").ok());
+  server->Shutdown();
+}
+
+TEST(AccessTest, AnExposedServerWithoutTokensRefusesAdminCallsButServes) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.listen_address = "0.0.0.0:0";
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  Client anonymous(Plain(server->port()));
+  EXPECT_TRUE(anonymous.Recommend("u1").ok());
+  grpc::Status s = anonymous.Upsert("new-item");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(s.error_message(), HasSubstr("server.auth.tokens_file"));
+  EXPECT_EQ(anonymous.ListCheckpoints().error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  server->Shutdown();
+
+  // On loopback the same calls pass (the demo's case).
+  auto local = StartLoaded(rtrec::testing::LoopbackConfig());
+  ASSERT_NE(local, nullptr);
+  EXPECT_TRUE(Client(Plain(local->port())).Upsert("new-item").ok());
+  local->Shutdown();
+}
+
+TEST(AccessTest, TokensFileParsingNamesWhatIsWrong) {
+  EXPECT_TRUE(ParseTokens(absl::StrCat("a serve ", kServeToken, "  # comment\n\n"), "f").ok());
+  EXPECT_THAT(std::string(ParseTokens("a serve\n", "f").status().message()), HasSubstr("f:1"));
+  EXPECT_THAT(std::string(ParseTokens(absl::StrCat("a root ", kServeToken), "f").status().message()),
+              HasSubstr("role must be serve or admin"));
+  EXPECT_THAT(std::string(ParseTokens("a serve short", "f").status().message()),
+              HasSubstr("shorter than 16"));
+  EXPECT_THAT(std::string(ParseTokens(absl::StrCat("a serve ", kServeToken, "\nb admin ", kServeToken),
+                                      "f").status().message()),
+              HasSubstr("also the token of 'a'"));
+  EXPECT_THAT(std::string(ParseTokens("# only comments\n", "f").status().message()),
+              HasSubstr("holds no token"));
+  EXPECT_TRUE(IsLoopbackAddress("127.0.0.1:50051"));
+  EXPECT_TRUE(IsLoopbackAddress("127.8.9.1:0"));
+  EXPECT_TRUE(IsLoopbackAddress("[::1]:50051"));
+  EXPECT_TRUE(IsLoopbackAddress("localhost:1"));
+  EXPECT_FALSE(IsLoopbackAddress("0.0.0.0:50051"));
+  EXPECT_FALSE(IsLoopbackAddress("[::]:50051"));
+  EXPECT_FALSE(IsLoopbackAddress("10.1.2.3:50051"));
+}
+
+// --------------------------------------------------------------------- TLS
+
+// A CA, a server certificate for 127.0.0.1/localhost and a client
+// certificate signed by it, and a second CA with its own client: made by
+// openssl in `dir`.
+void MakeCertificates(const std::string& dir) {
+  const std::string script = absl::StrCat(
+      "set -e; cd '", dir, "'\n",
+      "for ca in ca other_ca; do\n"
+      "  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=$ca -keyout $ca.key -out $ca.pem 2>/dev/null\n"
+      "done\n"
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext\n"
+      "sign() {  # name ca [ext]\n"
+      "  openssl req -newkey rsa:2048 -nodes -subj /CN=$1 -keyout $1.key -out $1.csr 2>/dev/null\n"
+      "  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -days 2 $3 -out $1.pem 2>/dev/null\n"
+      "}\n"
+      "sign server ca '-extfile san.ext'\n"
+      "sign server2 other_ca '-extfile san.ext'\n"
+      "sign client ca\n"
+      "sign stranger other_ca\n");
+  ASSERT_EQ(std::system(("bash -c \"$(cat <<'EOF'\n" + script + "\nEOF\n)\"").c_str()), 0)
+      << "openssl could not make the test certificates";
+}
+
+std::shared_ptr<grpc::Channel> Tls(int port, const std::string& dir, const std::string& ca,
+                                   const std::string& client = "") {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(dir + "/" + ca + ".pem");
+  if (!client.empty()) {
+    ssl.pem_cert_chain = ReadFile(dir + "/" + client + ".pem");
+    ssl.pem_private_key = ReadFile(dir + "/" + client + ".key");
+  }
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.testing.fixed_reconnect_backoff_ms", 100);
+  return grpc::CreateCustomChannel(absl::StrCat("localhost:", port), grpc::SslCredentials(ssl), args);
+}
+
+TEST(TlsTest, MutualTlsAcceptsTheSignedClientAndRefusesTheRest) {
+  const std::string dir = TempDir("tls");
+  MakeCertificates(dir);
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.tls.cert_chain = dir + "/server.pem";
+  config.server.tls.private_key = dir + "/server.key";
+  config.server.tls.client_ca = dir + "/ca.pem";
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+
+  EXPECT_TRUE(Client(Tls(port, dir, "ca", "client")).Recommend("u1").ok());
+  // The server's certificate is not signed by the CA the client trusts.
+  EXPECT_EQ(Client(Tls(port, dir, "other_ca", "client")).Recommend("u1").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  // No client certificate, or one the client CA did not sign.
+  EXPECT_EQ(Client(Tls(port, dir, "ca")).Recommend("u1").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Client(Tls(port, dir, "ca", "stranger")).Recommend("u1").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  // Plaintext cannot talk to it.
+  EXPECT_EQ(Client(Plain(port)).Recommend("u1").error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // A key that does not match the certificate is refused on reload, naming
+  // the file; the old pair keeps serving.
+  config::TlsOptions mismatched = config.server.tls;
+  fs::copy_file(dir + "/server2.key", dir + "/server.key", fs::copy_options::overwrite_existing);
+  absl::Status reload = server->ReloadSecrets();
+  EXPECT_THAT(std::string(reload.message()), HasSubstr("does not match the certificate"));
+  EXPECT_TRUE(Client(Tls(port, dir, "ca", "client")).Recommend("u2").ok());
+
+  // The certificate is replaced by one from the other CA: after the reload
+  // new connections see it (within TlsCredentials::kRefreshSeconds).
+  fs::copy_file(dir + "/server2.pem", dir + "/server.pem", fs::copy_options::overwrite_existing);
+  ASSERT_TRUE(server->ReloadSecrets().ok());
+  bool switched = false;
+  for (int attempt = 0; attempt < 100 && !switched; ++attempt) {
+    switched = Client(Tls(port, dir, "other_ca", "client")).Recommend("u3").ok();
+    if (!switched) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(switched) << "the reloaded certificate was not served within 10 s";
+  server->Shutdown();
+}
+
+TEST(TlsTest, StartRefusesUnreadableOrMismatchedMaterialNamingIt) {
+  const std::string dir = TempDir("tls_bad");
+  MakeCertificates(dir);
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.tls.cert_chain = dir + "/server.pem";
+  config.server.tls.private_key = dir + "/client.key";
+  auto s = RtrecServer::Start(config);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("server.tls.private_key"));
+  config.server.tls.private_key = dir + "/missing.key";
+  s = RtrecServer::Start(config);
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("missing.key"));
+}
+
+// ------------------------------------------------------------------ limits
+
+TEST(LimitsTest, RequestsWithinTheConfiguredLimitsFitGrpcsMessageLimit) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.max_item_text_bytes = 6 << 20;
+  config.server.max_upsert_items = 2;
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  Client client(Plain(server->port()));
+  // 5 MB of text: over gRPC's 4 MiB default, within the config.
+  grpc::Status s = client.Upsert("long-item", std::string(5 << 20, 'a'));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  // Beyond the derived limit gRPC refuses before reading.
+  grpc::ClientContext ctx;
+  client.Prepare(&ctx);
+  v1::UpsertItemsRequest req;
+  for (int i = 0; i < 3; ++i) {
+    auto* item = req.add_items();
+    item->set_item_id(absl::StrCat("big", i));
+    item->set_title(std::string(6 << 20, 'b'));
+  }
+  v1::UpsertItemsResponse resp;
+  EXPECT_EQ(client.stub()->UpsertItems(&ctx, req, &resp).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  server->Shutdown();
+}
+
+TEST(LimitsTest, ASecondServerOnATakenPortFailsNamingTheAddress) {
+  auto first = StartLoaded(rtrec::testing::LoopbackConfig());
+  ASSERT_NE(first, nullptr);
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.listen_address = absl::StrCat("127.0.0.1:", first->port());
+  auto second = RtrecServer::Start(config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(std::string(second.status().message()),
+              HasSubstr(absl::StrCat("cannot listen on 127.0.0.1:", first->port())));
+  config = rtrec::testing::LoopbackConfig();
+  config.server.metrics_address = absl::StrCat("127.0.0.1:", first->metrics_port());
+  second = RtrecServer::Start(config);
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("server.metrics_address"));
+  first->Shutdown();
+}
+
+// ----------------------------------------------------------- StreamFeedback
+
+// Sends raw messages on one StreamFeedback call; returns its status and,
+// when OK, the decoded response.
+grpc::Status StreamRaw(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& messages,
+                       v1::StreamFeedbackResponse* response) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto call = stub.PrepareCall(&ctx, "/rtrec.v1.Recommender/StreamFeedback", &cq);
+  intptr_t next_tag = 1;
+  auto await = [&] {
+    void* tag = nullptr;
+    bool ok = false;
+    EXPECT_TRUE(cq.Next(&tag, &ok));
+    return ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(next_tag++));
+  await();
+  for (const std::string& m : messages) {
+    grpc::Slice slice(m.data(), m.size());
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->Write(buffer, reinterpret_cast<void*>(next_tag++));
+    if (!await()) break;  // the server ended the stream
+  }
+  call->WritesDone(reinterpret_cast<void*>(next_tag++));
+  await();
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(next_tag++));
+  const bool got = await();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(next_tag++));
+  await();
+  if (got && status.ok()) {
+    std::vector<grpc::Slice> slices;
+    EXPECT_TRUE(in.Dump(&slices).ok());
+    std::string bytes;
+    for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    EXPECT_TRUE(response->ParseFromString(bytes));
+  }
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
+}
+
+std::string OrganicEvent(int i) {
+  v1::FeedbackRequest f;
+  f.set_user_id(absl::StrCat("stream-user-", i));
+  f.set_item_id("running-000");
+  f.set_reward(1.0);
+  f.set_event_type(v1::EVENT_TYPE_CLICK);
+  return f.SerializeAsString();
+}
+
+TEST(StreamFeedbackTest, AnUnreadableMessageEndsTheStreamStatingWhatWasAccepted) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  auto channel = Plain(server->port());
+  std::vector<std::string> messages;
+  for (int i = 0; i < 101; ++i) messages.push_back(OrganicEvent(i));
+  messages[10] = std::string("\xff\xff\xff\xff", 4);  // not a FeedbackRequest
+  v1::StreamFeedbackResponse response;
+  grpc::Status s = StreamRaw(channel, messages, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("message 10 of the stream is not a readable FeedbackRequest"));
+  EXPECT_THAT(s.error_message(), HasSubstr("10 accepted and 0 refused before it"));
+  // What came before it was kept: the first ten users have a history.
+  v1::ModelInfo info;
+  server->service()->FillModelInfo(&info);
+  EXPECT_EQ(info.experiences_pending(), 10);
+  server->Shutdown();
+}
+
+TEST(StreamFeedbackTest, EveryRefusedMessageIsCountedBeyondTheListedHundred) {
+  auto server = StartLoaded(rtrec::testing::LoopbackConfig());
+  ASSERT_NE(server, nullptr);
+  std::vector<std::string> messages;
+  for (int i = 0; i < 150; ++i) {
+    v1::FeedbackRequest f;  // no user_id: refused
+    f.set_item_id("running-000");
+    messages.push_back(f.SerializeAsString());
+  }
+  messages.push_back(OrganicEvent(1));
+  v1::StreamFeedbackResponse response;
+  grpc::Status s = StreamRaw(Plain(server->port()), messages, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.accepted(), 1);
+  EXPECT_EQ(response.rejected(), 150);
+  EXPECT_EQ(response.errors_size(), 100);
+  EXPECT_EQ(response.errors_omitted(), 50);
+  EXPECT_EQ(response.errors(0).index(), 0);
+  EXPECT_THAT(response.errors(0).message(), HasSubstr("user_id"));
+  server->Shutdown();
+}
+
+// ---------------------------------------------------------------- fairness
+
+// The queue is held still by an injected clock (a batch closes only when
+// max_queue_delay passes on it), so what each client gets is decided by
+// admission alone.
+TEST(FairnessTest, AFloodingClientIsBoundedAndThePoliteOneIsServed) {
+  FakeClock clock;
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.batcher.max_batch_size = 1000;
+  config.batcher.max_queue_delay_us = 10'000'000;
+  config.batcher.max_queued_per_client = 8;
+  auto server = StartLoaded(config, &clock);
+  ASSERT_NE(server, nullptr);
+  const int port = server->port();
+  // Two connections: two clients (no tokens, so each is its peer).
+  Client flood(Plain(port)), polite(Plain(port));
+
+  // The flood: 40 requests at once on one connection.
+  grpc::CompletionQueue cq;
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::RecommendResponse resp;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::RecommendResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  for (int i = 0; i < 40; ++i) {
+    auto c = std::make_unique<Call>();
+    flood.Prepare(&c->ctx);
+    v1::RecommendRequest req;
+    req.set_user_id(absl::StrCat("flood-", i));
+    c->reader = flood.stub()->AsyncRecommend(&c->ctx, req, &cq);
+    c->reader->Finish(&c->resp, &c->status, c.get());
+    calls.push_back(std::move(c));
+  }
+  // 32 are refused at once; 8 wait in the queue (answered below).
+  int refused = 0;
+  std::string retry_hint;
+  for (int i = 0; i < 32; ++i) {
+    void* tag;
+    bool ok;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    Call* c = static_cast<Call*>(tag);
+    EXPECT_EQ(c->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << c->status.error_message();
+    EXPECT_THAT(c->status.error_message(), HasSubstr("batcher.max_queued_per_client"));
+    auto hint = c->ctx.GetServerTrailingMetadata().find("retry-after-ms");
+    if (hint != c->ctx.GetServerTrailingMetadata().end()) retry_hint = std::string(hint->second.data(), hint->second.size());
+    ++refused;
+  }
+  EXPECT_EQ(refused, 32);
+  EXPECT_FALSE(retry_hint.empty()) << "RESOURCE_EXHAUSTED without a retry-after-ms hint";
+
+  // The polite client is admitted while the flood holds its share.
+  grpc::CompletionQueue polite_cq;
+  std::vector<std::unique_ptr<Call>> polite_calls;
+  for (int i = 0; i < 5; ++i) {
+    auto c = std::make_unique<Call>();
+    polite.Prepare(&c->ctx);
+    v1::RecommendRequest req;
+    req.set_user_id(absl::StrCat("polite-", i));
+    c->reader = polite.stub()->AsyncRecommend(&c->ctx, req, &polite_cq);
+    c->reader->Finish(&c->resp, &c->status, c.get());
+    polite_calls.push_back(std::move(c));
+  }
+  // Wait (bounded) until all 13 are queued, then let the batch run.
+  for (int i = 0; i < 10000 && server->batcher()->stats().queue_depth < 13; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(server->batcher()->stats().queue_depth, 13);
+  EXPECT_EQ(server->batcher()->stats().refused_client_limit, 32);
+  clock.Advance(absl::Seconds(11));
+  server->batcher()->Poke();
+  for (int i = 0; i < 5; ++i) {
+    void* tag;
+    bool ok;
+    ASSERT_TRUE(polite_cq.Next(&tag, &ok));
+    EXPECT_TRUE(static_cast<Call*>(tag)->status.ok()) << static_cast<Call*>(tag)->status.error_message();
+  }
+  for (int i = 0; i < 8; ++i) {
+    void* tag;
+    bool ok;
+    ASSERT_TRUE(cq.Next(&tag, &ok));
+    EXPECT_TRUE(static_cast<Call*>(tag)->status.ok()) << static_cast<Call*>(tag)->status.error_message();
+  }
+  for (grpc::CompletionQueue* q : {&cq, &polite_cq}) {
+    q->Shutdown();
+    void* tag;
+    bool ok;
+    while (q->Next(&tag, &ok)) {
+    }
+  }
+  server->Shutdown();
+}
+
+// ---------------------------------------------------------------- /metrics
+
+int Connect(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(MetricsEndpointTest, SlowAndIdleClientsDoNotBlockAScrape) {
+  auto server = StartLoaded(rtrec::testing::LoopbackConfig());
+  ASSERT_NE(server, nullptr);
+  const int port = server->metrics_port();
+  // One connection that never sends, one that trickles a request a byte at
+  // a time, all through the scrapes below.
+  const int idle = Connect(port);
+  const int slow = Connect(port);
+  ASSERT_GE(idle, 0);
+  ASSERT_GE(slow, 0);
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    size_t i = 0;
+    while (!done.load()) {
+      const char c = i < request.size() ? request[i++] : 'x';
+      if (send(slow, &c, 1, MSG_NOSIGNAL) != 1) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  for (int i = 0; i < 3; ++i) {
+    const std::string scrape = rtrec::testing::HttpGet(port, "/metrics");
+    EXPECT_THAT(scrape, HasSubstr("200 OK"));
+    EXPECT_THAT(scrape, HasSubstr("rtrec_ready 1"));
+  }
+  done = true;
+  trickle.join();
+  close(idle);
+  close(slow);
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace rtrec::server
