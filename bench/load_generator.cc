@@ -16,6 +16,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 
@@ -35,6 +36,11 @@ ABSL_FLAG(int64_t, users, 0,
 ABSL_FLAG(bool, report_every_shown, false,
           "After every slate, report every shown item (the first clicked, the rest 0), as a "
           "bandit client does; Feedback calls per second and their latency are measured");
+
+ABSL_FLAG(int64_t, deadline_ms, 10000, "Deadline of each Recommend");
+ABSL_FLAG(bool, honor_retry_after, false,
+          "After a refusal that carries retry-after-ms, wait that long before the client's next "
+          "request (as a well-behaved client does); refusals are counted, not errors");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -60,13 +66,14 @@ int main(int argc, char** argv) {
   std::vector<double> feedback_latencies;
   int64_t feedback_errors = 0;
   int64_t errors = 0;
+  int64_t refused = 0, expired = 0;
   std::string first_error;
   std::vector<std::thread> clients;
   for (int c = 0; c < concurrency; ++c) {
     clients.emplace_back([&, c] {
       auto stub = rtrec::v1::Recommender::NewStub(channels[c % channels.size()]);
       std::vector<double> mine, my_feedback;
-      int64_t my_errors = 0, my_feedback_errors = 0;
+      int64_t my_errors = 0, my_feedback_errors = 0, my_refused = 0, my_expired = 0;
       int i = 0;
       while (!stop) {
         rtrec::v1::RecommendRequest req;
@@ -78,9 +85,23 @@ int main(int argc, char** argv) {
         if (!absl::GetFlag(FLAGS_query).empty()) req.set_query(absl::GetFlag(FLAGS_query));
         rtrec::v1::RecommendResponse resp;
         grpc::ClientContext ctx;
-        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+        ctx.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
         const auto t0 = std::chrono::steady_clock::now();
         grpc::Status s = stub->Recommend(&ctx, req, &resp);
+        if (absl::GetFlag(FLAGS_honor_retry_after) &&
+            (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ||
+             s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED)) {
+          auto hint = ctx.GetServerTrailingMetadata().find("retry-after-ms");
+          if (measuring) ++(s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ? my_refused : my_expired);
+          if (hint != ctx.GetServerTrailingMetadata().end()) {
+            int64_t wait_ms = 0;
+            if (absl::SimpleAtoi(absl::string_view(hint->second.data(), hint->second.size()), &wait_ms)) {
+              std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(wait_ms, 1000)));
+            }
+          }
+          continue;
+        }
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
         if (s.ok() && resp.items_size() > 0 &&
             (i * 2654435761u % 1000) < absl::GetFlag(FLAGS_feedback_share) * 1000) {
@@ -131,6 +152,8 @@ int main(int argc, char** argv) {
       feedback_latencies.insert(feedback_latencies.end(), my_feedback.begin(), my_feedback.end());
       errors += my_errors;
       feedback_errors += my_feedback_errors;
+      refused += my_refused;
+      expired += my_expired;
     });
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(absl::GetFlag(FLAGS_warmup_seconds)));
@@ -149,11 +172,13 @@ int main(int argc, char** argv) {
   auto pct = [&](double p) { return pct_of(latencies, p); };
   printf("{\"label\": \"%s\", \"concurrency\": %d, \"requests\": %zu, \"errors\": %lld, \"seconds\": %.2f, "
          "\"qps\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"feedback\": %zu, \"feedback_errors\": %lld, "
-         "\"feedback_per_s\": %.1f, \"feedback_p50_ms\": %.2f, \"feedback_p99_ms\": %.2f}\n",
+         "\"feedback_per_s\": %.1f, \"feedback_p50_ms\": %.2f, \"feedback_p99_ms\": %.2f, "
+         "\"refused\": %lld, \"expired\": %lld}\n",
          absl::GetFlag(FLAGS_label).c_str(), concurrency, latencies.size(), static_cast<long long>(errors), elapsed,
          latencies.size() / elapsed, pct(0.50), pct(0.99), feedback_latencies.size(),
          static_cast<long long>(feedback_errors), feedback_latencies.size() / elapsed,
-         pct_of(feedback_latencies, 0.50), pct_of(feedback_latencies, 0.99));
+         pct_of(feedback_latencies, 0.50), pct_of(feedback_latencies, 0.99),
+         static_cast<long long>(refused), static_cast<long long>(expired));
   if (errors > 0) fprintf(stderr, "load_generator: first error: %s\n", first_error.c_str());
   return errors == 0 ? 0 : 3;
 }

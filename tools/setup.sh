@@ -14,6 +14,8 @@ RUNTIME_PACKAGES=(
   libprometheus-cpp-core1.0 libyaml-cpp0.7
   # The embedded state store (storage/state_store.h).
   librocksdb7.8
+  # The /metrics endpoint (server/metrics_http_server.h).
+  libcpp-httplib0.11
   # Debian's libtorch links the generic libblas.so.3; without an optimised
   # BLAS it falls back to the netlib reference one, ~16x slower on matmul
   # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
@@ -25,6 +27,8 @@ BUILD_PACKAGES=(
   libtorch-dev libabsl-dev prometheus-cpp-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev zlib1g-dev
+  # /metrics over cpp-httplib; TLS material checks with OpenSSL (server/tls.h).
+  libcpp-httplib-dev libssl-dev
   libopenblas0-openmp
 )
 DEV_PACKAGES=(
@@ -32,6 +36,9 @@ DEV_PACKAGES=(
   # deploy/prometheus; `docker-compose config` validates deploy/; gnuplot
   # draws the demo's learning curve.
   prometheus docker-compose gnuplot-nox
+  # The TLS tests make their certificates with openssl; tools/fuzz.sh builds
+  # the libFuzzer target with clang 14.
+  openssl clang-14 libclang-rt-14-dev
 )
 
 case "${1:-}" in

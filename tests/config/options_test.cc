@@ -33,6 +33,17 @@ TEST(OptionsTest, DefaultYamlMatchesBuiltInDefaults) {
   EXPECT_EQ(file->server.max_context_items, builtin->server.max_context_items);
   EXPECT_EQ(file->server.max_upsert_items, builtin->server.max_upsert_items);
   EXPECT_EQ(file->server.max_item_text_bytes, builtin->server.max_item_text_bytes);
+  EXPECT_EQ(file->server.max_message_bytes, builtin->server.max_message_bytes);
+  EXPECT_EQ(file->server.tls.cert_chain, builtin->server.tls.cert_chain);
+  EXPECT_EQ(file->server.tls.private_key, builtin->server.tls.private_key);
+  EXPECT_EQ(file->server.tls.client_ca, builtin->server.tls.client_ca);
+  EXPECT_EQ(file->server.auth.tokens_file, builtin->server.auth.tokens_file);
+  EXPECT_EQ(file->batcher.deadline_admission, builtin->batcher.deadline_admission);
+  EXPECT_EQ(file->batcher.max_queued_per_client, builtin->batcher.max_queued_per_client);
+  EXPECT_EQ(file->impressions.max_reward_sum, builtin->impressions.max_reward_sum);
+  // Loopback by default: exposing the service is a choice.
+  EXPECT_EQ(builtin->server.listen_address, "127.0.0.1:50051");
+  EXPECT_EQ(builtin->server.metrics_address, "127.0.0.1:9464");
   EXPECT_EQ(file->catalog.path, builtin->catalog.path);
   EXPECT_EQ(file->catalog.max_items, builtin->catalog.max_items);
   EXPECT_EQ(file->users.history_length, builtin->users.history_length);
@@ -215,7 +226,39 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfig{"tuner:\n  acquisition: pi\n", "'tuner.acquisition'"},
         BadConfig{"tuner:\n  log10_lr_min: -2\n  log10_lr_max: -3\n", "'tuner.log10_lr_max'"},
         BadConfig{"server:\n  listen_address: \"\"\n", "'server.listen_address'"},
-        BadConfig{"batcher: {max_batch_size: 4\n", "not valid YAML"}));
+        BadConfig{"batcher: {max_batch_size: 4\n", "not valid YAML"},
+        BadConfig{"server:\n  tls:\n    cert_chain: a.pem\n", "'server.tls.private_key'"},
+        BadConfig{"server:\n  tls:\n    client_ca: ca.pem\n", "'server.tls.client_ca'"},
+        BadConfig{"server:\n  tls:\n    ciphers: all\n", "'server.tls.ciphers': unknown key"},
+        BadConfig{"server:\n  auth:\n    tokens: x\n", "'server.auth.tokens': unknown key"},
+        BadConfig{"server:\n  max_upsert_items: 1000000\n  max_item_text_bytes: 16777216\n",
+                  "over gRPC's 2 GB message limit"},
+        BadConfig{"batcher:\n  max_queued_per_client: -1\n", "'batcher.max_queued_per_client'"},
+        BadConfig{"batcher:\n  deadline_admission: sometimes\n", "'batcher.deadline_admission'"},
+        BadConfig{"impressions:\n  max_reward_sum: 0\n", "'impressions.max_reward_sum'"},
+        BadConfig{"batcher:\n  max_batch_size: 4\nbatcher:\n  max_batch_size: 8\n",
+                  "'batcher': appears twice (line 3)"},
+        BadConfig{"policy:\n  epsilon: 0.1\n  epsilon: 0.2\n", "'policy.epsilon': appears twice"}));
+
+TEST(OptionsTest, NestedSectionsAndTheDerivedMessageLimit) {
+  auto c = ParseConfig(
+      "server:\n  tls:\n    cert_chain: tls/cert.pem\n    private_key: tls/key.pem\n"
+      "    client_ca: /etc/ca.pem\n  auth:\n    tokens_file: tokens\n"
+      "  max_upsert_items: 10\n  max_item_text_bytes: 1048576\n",
+      "/etc/rtrec");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->server.tls.cert_chain, "/etc/rtrec/tls/cert.pem");
+  EXPECT_EQ(c->server.tls.private_key, "/etc/rtrec/tls/key.pem");
+  EXPECT_EQ(c->server.tls.client_ca, "/etc/ca.pem");
+  EXPECT_EQ(c->server.auth.tokens_file, "/etc/rtrec/tokens");
+  EXPECT_TRUE(c->server.tls.enabled());
+  // Ten items of 1 MiB and their ids and tags: over gRPC's 4 MiB default.
+  EXPECT_EQ(c->server.MaxMessageBytes(), 10 * (1048576 + 16 * 264 + 64));
+  c->server.max_message_bytes = 123456;
+  EXPECT_EQ(c->server.MaxMessageBytes(), 123456);
+  // The defaults: never below gRPC's own 4 MiB.
+  EXPECT_GE(ParseConfig("", ".")->server.MaxMessageBytes(), 4 << 20);
+}
 
 TEST(OptionsTest, ReportsEveryBadKeyAtOnce) {
   auto c = ParseConfig("batcher:\n  num_threads: 0\npolicy:\n  max_k: 0\n", ".");

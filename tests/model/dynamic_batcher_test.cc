@@ -199,7 +199,7 @@ TEST(BatchQueueAdmissionTest, AnEmptyQueueAlwaysAdmitsSoTheCostKeepsBeingMeasure
   TaskBatch expired;
   EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(1));
   // Faster batches bring the estimate down (moving average, weight 0.2).
-  for (int i = 0; i < 40; ++i) q.RecordBatchCost(2, 0.002);
+  for (int i = 0; i < 60; ++i) q.RecordBatchCost(2, 0.002);
   EXPECT_LT(q.cost_per_request(), absl::Milliseconds(2));
 }
 

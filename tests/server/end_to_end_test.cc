@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <regex>
 #include <string>
@@ -24,19 +25,25 @@ namespace rtrec {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A child process whose stdout+stderr we read line by line.
 class ServerProcess {
  public:
-  explicit ServerProcess(const std::string& config_path) {
+  explicit ServerProcess(const std::string& config_path, std::vector<std::string> extra_args = {}) {
     int fds[2];
     if (pipe(fds) != 0) return;
+    std::vector<std::string> args = {RTREC_SERVER_BINARY, "--config", config_path};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
     pid_ = fork();
     if (pid_ == 0) {
       dup2(fds[1], STDOUT_FILENO);
       dup2(fds[1], STDERR_FILENO);
       close(fds[0]);
-      execl(RTREC_SERVER_BINARY, RTREC_SERVER_BINARY, "--config", config_path.c_str(), nullptr);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(RTREC_SERVER_BINARY, argv.data());
       _exit(127);
     }
     close(fds[1]);
@@ -68,6 +75,7 @@ class ServerProcess {
     kill(pid_, sig);
     return Wait();
   }
+  void Signal(int sig) { kill(pid_, sig); }
   int Wait() {
     while (!ReadLine().empty()) {
     }
@@ -250,6 +258,45 @@ TEST(EndToEndTest, BrokenCatalogStopsTheStartNamingTheLine) {
   ServerProcess server(config);
   EXPECT_EQ(server.Wait(), 1);
   EXPECT_THAT(server.log(), HasSubstr("broken.jsonl:2"));
+}
+
+TEST(EndToEndTest, CheckConfigValidatesAndExits) {
+  ServerProcess good(LoopbackConfigFile("check.yaml"), {"--check_config"});
+  EXPECT_EQ(good.Wait(), 0) << good.log();
+  EXPECT_THAT(good.log(), HasSubstr("is valid"));
+  EXPECT_THAT(good.log(), Not(HasSubstr("listening")));
+  ServerProcess twice(WriteConfig("twice.yaml", "policy:\n  epsilon: 0.1\npolicy:\n  epsilon: 0.9\n"),
+                      {"--check_config"});
+  EXPECT_EQ(twice.Wait(), 2);
+  EXPECT_THAT(twice.log(), HasSubstr("'policy': appears twice"));
+  ServerProcess no_tokens(WriteConfig("no_tokens.yaml", "server:\n  auth:\n    tokens_file: /nonexistent/tokens\n"),
+                          {"--check_config"});
+  EXPECT_EQ(no_tokens.Wait(), 2);
+  EXPECT_THAT(no_tokens.log(), HasSubstr("/nonexistent/tokens"));
+}
+
+TEST(EndToEndTest, SighupReloadsTheTokensAndTheCliSendsThem) {
+  const std::string tokens = WriteConfig("tokens", "ops admin first-admin-token-0123456789\n");
+  std::ifstream base(LoopbackConfigFile("tokens.yaml"));
+  std::stringstream yaml;
+  yaml << base.rdbuf();
+  std::string text = yaml.str();
+  text.replace(text.find("server:\n"), 8, "server:\n  auth:\n    tokens_file: \"" + tokens + "\"\n");
+  ServerProcess server(WriteConfig("tokens.yaml", text));
+  const int port = StartAndWaitServing(server);
+  ASSERT_GT(port, 0) << server.log();
+  EXPECT_EQ(RunCli(port, "info").exit_code, 1);  // no token: UNAUTHENTICATED
+  EXPECT_EQ(RunCli(port, "--token first-admin-token-0123456789 info").exit_code, 0);
+  WriteConfig("tokens", "ops admin second-admin-token-0123456789\n");
+  server.Signal(SIGHUP);
+  EXPECT_FALSE(server.WaitFor("tokens and TLS certificates reloaded").empty()) << server.log();
+  CliResult old_token = RunCli(port, "--token first-admin-token-0123456789 info");
+  EXPECT_EQ(old_token.exit_code, 1);
+  EXPECT_THAT(old_token.output, HasSubstr("UNAUTHENTICATED"));
+  EXPECT_EQ(RunCli(port, "--token second-admin-token-0123456789 upsert --item_id hup --title 'After the reload'")
+                .exit_code,
+            0);
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
 }
 
 // ------------------------------------------------------------- durability

@@ -169,6 +169,24 @@ TEST_F(ImpressionLogTest, SumAggregationLearnsTheSumWhenTheImpressionCloses) {
   EXPECT_EQ(buffer_.stats().reserved, 0);
 }
 
+TEST_F(ImpressionLogTest, SummedRewardsAreClampedToMaxRewardSum) {
+  options_.feedback_aggregation = "sum";
+  options_.max_reward_sum = 100;
+  auto log = ImpressionLog::Create(options_, &clock_, &buffer_);
+  ASSERT_TRUE(log.ok());
+  (*log)->Record(MakeImpression("r1", "alice"));
+  // A thousand reports of 1000 on one shown item; and a flood of complaints
+  // on another.
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE((*log)->Join("r1", "alice", "item-1", 1000.0).ok());
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE((*log)->Join("r1", "alice", "item-2", -7.0).ok());
+  clock_.Advance(absl::Milliseconds(1000));
+  (*log)->ExpireDue();
+  for (const auto& e : buffer_.PopBatch(10)) {
+    if (e.item_index == 11) EXPECT_DOUBLE_EQ(e.reward, 100.0);
+    if (e.item_index == 12) EXPECT_DOUBLE_EQ(e.reward, -100.0);
+  }
+}
+
 TEST(ImpressionLogBackPressureTest, FullBufferRefusesFeedbackAndChangesNothing) {
   FakeClock clock;
   ExperienceBuffer buffer(1);
