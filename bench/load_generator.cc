@@ -38,6 +38,8 @@ ABSL_FLAG(bool, report_every_shown, false,
           "bandit client does; Feedback calls per second and their latency are measured");
 
 ABSL_FLAG(int64_t, deadline_ms, 10000, "Deadline of each Recommend");
+ABSL_FLAG(std::string, token, "", "Bearer token sent with every call (server.auth)");
+ABSL_FLAG(int, channels, 8, "Connections the clients share (at most concurrency)");
 ABSL_FLAG(bool, honor_retry_after, false,
           "After a refusal that carries retry-after-ms, wait that long before the client's next "
           "request (as a well-behaved client does); refusals are counted, not errors");
@@ -47,7 +49,7 @@ int main(int argc, char** argv) {
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   // A few channels so the client side is not one HTTP/2 connection bottleneck.
-  for (int i = 0; i < std::min(concurrency, 8); ++i) {
+  for (int i = 0; i < std::min(concurrency, std::max(1, absl::GetFlag(FLAGS_channels))); ++i) {
     grpc::ChannelArguments args;
     args.SetInt("rtrec.channel", i);  // distinct args → distinct connections
     channels.push_back(grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
@@ -87,6 +89,9 @@ int main(int argc, char** argv) {
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(absl::GetFlag(FLAGS_deadline_ms)));
+        if (!absl::GetFlag(FLAGS_token).empty()) {
+          ctx.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_token)));
+        }
         const auto t0 = std::chrono::steady_clock::now();
         grpc::Status s = stub->Recommend(&ctx, req, &resp);
         if (absl::GetFlag(FLAGS_honor_retry_after) &&
@@ -113,6 +118,9 @@ int main(int argc, char** argv) {
           fb.set_event_type(rtrec::v1::EVENT_TYPE_CLICK);
           rtrec::v1::FeedbackResponse fresp;
           grpc::ClientContext fctx;
+          if (!absl::GetFlag(FLAGS_token).empty()) {
+            fctx.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_token)));
+          }
           stub->Feedback(&fctx, fb, &fresp);
         }
         if (s.ok() && absl::GetFlag(FLAGS_report_every_shown)) {
@@ -125,6 +133,9 @@ int main(int argc, char** argv) {
             rtrec::v1::FeedbackResponse fresp;
             grpc::ClientContext fctx;
             fctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+            if (!absl::GetFlag(FLAGS_token).empty()) {
+              fctx.AddMetadata("authorization", absl::StrCat("Bearer ", absl::GetFlag(FLAGS_token)));
+            }
             const auto f0 = std::chrono::steady_clock::now();
             grpc::Status fs = stub->Feedback(&fctx, fb, &fresp);
             if (!measuring) continue;
@@ -173,12 +184,14 @@ int main(int argc, char** argv) {
   printf("{\"label\": \"%s\", \"concurrency\": %d, \"requests\": %zu, \"errors\": %lld, \"seconds\": %.2f, "
          "\"qps\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"feedback\": %zu, \"feedback_errors\": %lld, "
          "\"feedback_per_s\": %.1f, \"feedback_p50_ms\": %.2f, \"feedback_p99_ms\": %.2f, "
-         "\"refused\": %lld, \"expired\": %lld}\n",
+         "\"refused\": %lld, \"expired\": %lld, \"success\": %.4f}\n",
          absl::GetFlag(FLAGS_label).c_str(), concurrency, latencies.size(), static_cast<long long>(errors), elapsed,
          latencies.size() / elapsed, pct(0.50), pct(0.99), feedback_latencies.size(),
          static_cast<long long>(feedback_errors), feedback_latencies.size() / elapsed,
          pct_of(feedback_latencies, 0.50), pct_of(feedback_latencies, 0.99),
-         static_cast<long long>(refused), static_cast<long long>(expired));
+         static_cast<long long>(refused), static_cast<long long>(expired),
+         static_cast<double>(latencies.size()) /
+             std::max<double>(1, static_cast<double>(latencies.size() + errors + refused + expired)));
   if (errors > 0) fprintf(stderr, "load_generator: first error: %s\n", first_error.c_str());
   return errors == 0 ? 0 : 3;
 }

@@ -131,6 +131,11 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   harness->generic = std::make_unique<grpc::GenericStub>(harness->channel);
   harness->stub = rtrec::v1::Recommender::NewStub(harness->channel);
   harness->health = grpc::health::v1::Health::NewStub(harness->channel);
+  // libFuzzer ends with exit(): stop the server's threads (the learner may be
+  // mid-publish) before the libraries' static objects are destroyed.
+  std::atexit([] {
+    if (harness && harness->server) harness->server->Shutdown();
+  });
   return 0;
 }
 

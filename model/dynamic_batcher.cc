@@ -73,10 +73,14 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
                    cost_per_request_ * (static_cast<double>(clients_.size()) / parallel));
   }
   // An empty queue always admits: the measured cost only updates when
-  // something runs.
+  // something runs. A request is admitted when its expected end leaves a
+  // quarter of the wait as headroom before its deadline (the estimate is an
+  // average; batches vary). The retry hint is the wait a request admitted now
+  // would have: by then the queue has turned over, and the refused clients
+  // come back spread over it instead of at once.
   if (limits_.deadline_admission && size() > 0 && task->deadline != absl::InfiniteFuture()) {
     const absl::Time finish = ExpectedFinish(task->client, now);
-    if (finish > task->deadline) {
+    if (finish + (finish - now) / 4 > task->deadline) {
       ++refused_deadline_;
       if (now + cost_per_request_ > task->deadline) {
         return absl::DeadlineExceededError(absl::StrCat(
@@ -89,7 +93,7 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
                                   ") exceed the request's deadline (",
                                   absl::FormatDuration(absl::Trunc(task->deadline - now, absl::Milliseconds(1))),
                                   ")"),
-                     finish - task->deadline);
+                     finish - now);
     }
   }
   task->enqueue_time = now;

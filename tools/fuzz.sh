@@ -21,7 +21,8 @@ rm -rf "$DIR/corpus" && mkdir -p "$DIR/corpus" && cp fuzz/corpus/* "$DIR/corpus/
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
 cd "$DIR"
 ./rtrec_service_fuzzer -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -timeout=30 \
-  -print_final_stats=1 corpus 2>&1 | tee fuzz.log | grep -E "^#[0-9]+ +(INITED|DONE)|stat::|ERROR|finding|Done" || true
+  -print_final_stats=1 corpus 2>&1 | tee fuzz.log |
+  grep -E "^#[0-9]+ +(INITED|DONE)|^stat::|^==[0-9]+==ERROR|rtrec fuzz finding|^Done" || true
 if grep -qE "ERROR: (libFuzzer|AddressSanitizer)|rtrec fuzz finding|deadly signal" fuzz.log; then
   echo "fuzz: FINDING, see $DIR/fuzz.log and $DIR/crash-*" >&2
   exit 1

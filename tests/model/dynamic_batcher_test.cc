@@ -179,12 +179,14 @@ TEST(BatchQueueAdmissionTest, RefusesAtOnceWhatCannotFinishBeforeItsDeadline) {
       refusal = s;
     }
   }
-  // The n-th admitted ends at n x 25 ms: four fit in 100 ms.
-  EXPECT_EQ(admitted, 4);
+  // With n queued ahead a request ends at (n + 1) x 25 ms; it is admitted
+  // while that plus a quarter of it as headroom is within 100 ms: n = 0
+  // (an empty queue always admits), 1 (62.5 ms), 2 (93.75 ms); not 3 (125 ms).
+  EXPECT_EQ(admitted, 3);
   EXPECT_EQ(refusal.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(std::string(refusal.message()), ::testing::HasSubstr("exceed the request's deadline"));
   EXPECT_TRUE(refusal.GetPayload(kRetryAfterMsPayload).has_value());
-  EXPECT_EQ(q.refused_deadline(), 6);
+  EXPECT_EQ(q.refused_deadline(), 7);
   // A deadline shorter than one request's compute can never be met.
   auto hopeless = ClientTask(99, "x", clock.Now() + absl::Milliseconds(5));
   EXPECT_EQ(q.Schedule(hopeless, clock.Now()).code(), absl::StatusCode::kDeadlineExceeded);
