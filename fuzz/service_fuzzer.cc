@@ -15,19 +15,18 @@
 #include <string>
 #include <vector>
 
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "server/server.h"
+#include "tests/server/test_util.h"
 
 namespace {
 
 struct Harness {
   std::unique_ptr<rtrec::server::RtrecServer> server;
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<grpc::GenericStub> generic;
   std::unique_ptr<rtrec::v1::Recommender::Stub> stub;
   std::unique_ptr<grpc::health::v1::Health::Stub> health;
   int64_t inputs = 0;
@@ -51,41 +50,11 @@ constexpr int kNumMethods = sizeof(kMethods) / sizeof(kMethods[0]);
 // One call of `method` with `messages` as its raw request stream; returns
 // once the server has answered (any status).
 void Call(const char* method, const std::vector<std::string>& messages) {
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  auto call = harness->generic->PrepareCall(&ctx, method, &cq);
-  intptr_t tag_no = 1;
-  auto await = [&] {
-    void* tag = nullptr;
-    bool ok = false;
-    if (!cq.Next(&tag, &ok)) Finding("completion queue shut down early");
-    return ok;
-  };
-  call->StartCall(reinterpret_cast<void*>(tag_no++));
-  await();
-  for (const std::string& m : messages) {
-    grpc::Slice slice(m.data(), m.size());
-    grpc::ByteBuffer buffer(&slice, 1);
-    call->Write(buffer, reinterpret_cast<void*>(tag_no++));
-    if (!await()) break;
-  }
-  call->WritesDone(reinterpret_cast<void*>(tag_no++));
-  await();
-  grpc::ByteBuffer response;
-  call->Read(&response, reinterpret_cast<void*>(tag_no++));
-  await();
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(tag_no++));
-  await();
+  grpc::Status status = rtrec::testing::CallRaw(harness->channel, method, messages, nullptr,
+                                                std::chrono::seconds(20));
   if (status.error_code() == grpc::StatusCode::INTERNAL || status.error_code() == grpc::StatusCode::UNKNOWN) {
     Finding(std::string(method) + " answered " + std::to_string(status.error_code()) + ": " +
             status.error_message());
-  }
-  cq.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq.Next(&tag, &ok)) {
   }
 }
 
@@ -110,15 +79,10 @@ void CheckStillServing() {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
-  auto parsed = rtrec::config::ParseConfig("", ".");
-  if (!parsed.ok()) Finding(std::string(parsed.status().message()));
-  rtrec::config::RtrecConfig config = *parsed;
-  config.server.listen_address = "127.0.0.1:0";
+  rtrec::config::RtrecConfig config = rtrec::testing::LoopbackConfig();
   config.server.metrics_address = "";
-  config.text_tower.checkpoint_dir = std::string(RTREC_SOURCE_DIR) + "/tests/data/tiny_bert";
-  config.text_tower.max_seq_length = 32;
-  config.model.embedding_dim = 32;
   config.catalog.max_items = 2000;
+  config.learner.enabled = true;
   config.learner.publish_interval_ms = 200;
   config.impressions.reward_wait_ms = 500;
   harness = new Harness;
@@ -128,7 +92,6 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
   if (auto s = harness->server->Load(); !s.ok()) Finding(std::string(s.message()));
   harness->channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(harness->server->port()),
                                          grpc::InsecureChannelCredentials());
-  harness->generic = std::make_unique<grpc::GenericStub>(harness->channel);
   harness->stub = rtrec::v1::Recommender::NewStub(harness->channel);
   harness->health = grpc::health::v1::Health::NewStub(harness->channel);
   // libFuzzer ends with exit(): stop the server's threads (the learner may be

@@ -17,7 +17,6 @@
 #include <thread>
 #include <vector>
 
-#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
@@ -269,7 +268,6 @@ TEST(TlsTest, MutualTlsAcceptsTheSignedClientAndRefusesTheRest) {
 
   // A key that does not match the certificate is refused on reload, naming
   // the file; the old pair keeps serving.
-  config::TlsOptions mismatched = config.server.tls;
   fs::copy_file(dir + "/server2.key", dir + "/server.key", fs::copy_options::overwrite_existing);
   absl::Status reload = server->ReloadSecrets();
   EXPECT_THAT(std::string(reload.message()), HasSubstr("does not match the certificate"));
@@ -353,46 +351,10 @@ TEST(LimitsTest, ASecondServerOnATakenPortFailsNamingTheAddress) {
 // when OK, the decoded response.
 grpc::Status StreamRaw(const std::shared_ptr<grpc::Channel>& channel, const std::vector<std::string>& messages,
                        v1::StreamFeedbackResponse* response) {
-  grpc::GenericStub stub(channel);
-  grpc::CompletionQueue cq;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  auto call = stub.PrepareCall(&ctx, "/rtrec.v1.Recommender/StreamFeedback", &cq);
-  intptr_t next_tag = 1;
-  auto await = [&] {
-    void* tag = nullptr;
-    bool ok = false;
-    EXPECT_TRUE(cq.Next(&tag, &ok));
-    return ok;
-  };
-  call->StartCall(reinterpret_cast<void*>(next_tag++));
-  await();
-  for (const std::string& m : messages) {
-    grpc::Slice slice(m.data(), m.size());
-    grpc::ByteBuffer buffer(&slice, 1);
-    call->Write(buffer, reinterpret_cast<void*>(next_tag++));
-    if (!await()) break;  // the server ended the stream
-  }
-  call->WritesDone(reinterpret_cast<void*>(next_tag++));
-  await();
-  grpc::ByteBuffer in;
-  call->Read(&in, reinterpret_cast<void*>(next_tag++));
-  const bool got = await();
-  grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(next_tag++));
-  await();
-  if (got && status.ok()) {
-    std::vector<grpc::Slice> slices;
-    EXPECT_TRUE(in.Dump(&slices).ok());
-    std::string bytes;
-    for (const auto& sl : slices) bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    EXPECT_TRUE(response->ParseFromString(bytes));
-  }
-  cq.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq.Next(&tag, &ok)) {
-  }
+  std::string bytes;
+  grpc::Status status =
+      rtrec::testing::CallRaw(channel, "/rtrec.v1.Recommender/StreamFeedback", messages, &bytes);
+  if (status.ok()) EXPECT_TRUE(response->ParseFromString(bytes));
   return status;
 }
 
@@ -473,15 +435,19 @@ TEST(FairnessTest, AFloodingClientIsBoundedAndThePoliteOneIsServed) {
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::RecommendResponse>> reader;
   };
   std::vector<std::unique_ptr<Call>> calls;
-  for (int i = 0; i < 40; ++i) {
-    auto c = std::make_unique<Call>();
-    flood.Prepare(&c->ctx);
-    v1::RecommendRequest req;
-    req.set_user_id(absl::StrCat("flood-", i));
-    c->reader = flood.stub()->AsyncRecommend(&c->ctx, req, &cq);
-    c->reader->Finish(&c->resp, &c->status, c.get());
-    calls.push_back(std::move(c));
-  }
+  // n Recommends of `client` at once, answered on `queue`.
+  auto send = [&calls](Client& client, const std::string& user, int n, grpc::CompletionQueue* queue) {
+    for (int i = 0; i < n; ++i) {
+      auto c = std::make_unique<Call>();
+      client.Prepare(&c->ctx);
+      v1::RecommendRequest req;
+      req.set_user_id(absl::StrCat(user, i));
+      c->reader = client.stub()->AsyncRecommend(&c->ctx, req, queue);
+      c->reader->Finish(&c->resp, &c->status, c.get());
+      calls.push_back(std::move(c));
+    }
+  };
+  send(flood, "flood-", 40, &cq);
   // 32 are refused at once; 8 wait in the queue (answered below).
   int refused = 0;
   std::string retry_hint;
@@ -501,16 +467,7 @@ TEST(FairnessTest, AFloodingClientIsBoundedAndThePoliteOneIsServed) {
 
   // The polite client is admitted while the flood holds its share.
   grpc::CompletionQueue polite_cq;
-  std::vector<std::unique_ptr<Call>> polite_calls;
-  for (int i = 0; i < 5; ++i) {
-    auto c = std::make_unique<Call>();
-    polite.Prepare(&c->ctx);
-    v1::RecommendRequest req;
-    req.set_user_id(absl::StrCat("polite-", i));
-    c->reader = polite.stub()->AsyncRecommend(&c->ctx, req, &polite_cq);
-    c->reader->Finish(&c->resp, &c->status, c.get());
-    polite_calls.push_back(std::move(c));
-  }
+  send(polite, "polite-", 5, &polite_cq);
   // Wait (bounded) until all 13 are queued, then let the batch run.
   for (int i = 0; i < 10000 && server->batcher()->stats().queue_depth < 13; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

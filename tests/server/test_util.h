@@ -8,8 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+#include <vector>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "config/options.h"
@@ -67,6 +70,56 @@ inline grpc::health::v1::HealthCheckResponse::ServingStatus Health(
   grpc::Status s = stub->Check(&ctx, req, &resp);
   if (status) *status = s;
   return resp.status();
+}
+
+// One call of `method` ("/package.Service/Method") with `messages` as its
+// raw request stream (one message for a unary method), through gRPC's
+// generic stub: bytes that need not parse. Returns the status; *response gets
+// the raw answer when there is one. Stops writing when the server ends the
+// call.
+inline grpc::Status CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                            const std::vector<std::string>& messages, std::string* response = nullptr,
+                            std::chrono::seconds deadline = std::chrono::seconds(30)) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + deadline);
+  auto call = stub.PrepareCall(&ctx, method, &cq);
+  intptr_t next_tag = 1;
+  auto step = [&] {
+    void* tag = nullptr;
+    bool ok = false;
+    return cq.Next(&tag, &ok) && ok;
+  };
+  call->StartCall(reinterpret_cast<void*>(next_tag++));
+  step();
+  for (const std::string& m : messages) {
+    grpc::Slice slice(m.data(), m.size());
+    grpc::ByteBuffer buffer(&slice, 1);
+    call->Write(buffer, reinterpret_cast<void*>(next_tag++));
+    if (!step()) break;  // the server ended the call
+  }
+  call->WritesDone(reinterpret_cast<void*>(next_tag++));
+  step();
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(next_tag++));
+  const bool got = step();
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(next_tag++));
+  step();
+  if (got && response != nullptr) {
+    std::vector<grpc::Slice> slices;
+    if (in.Dump(&slices).ok()) {
+      response->clear();
+      for (const auto& sl : slices) response->append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+  }
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+  return status;
 }
 
 }  // namespace rtrec::testing
