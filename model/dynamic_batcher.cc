@@ -118,12 +118,23 @@ TaskBatch BatchQueue::TakeReadyBatch(absl::Time now, TaskBatch* expired, bool fl
     }
     if (!queue.tasks.empty()) oldest = std::min(oldest, queue.tasks.front()->enqueue_time);
   }
-  TaskBatch batch;
-  if (size_ == 0) {
-    clients_.clear();
-    turns_.clear();
-    return batch;
+  // A client whose every task expired leaves the turns (a new task puts it
+  // back at the end, once).
+  if (static_cast<int64_t>(turns_.size()) > size_ || !expired->empty()) {
+    std::deque<std::string> turns;
+    for (std::string& client : turns_) {
+      auto it = clients_.find(client);
+      if (it == clients_.end()) continue;
+      if (it->second.tasks.empty()) {
+        clients_.erase(it);
+        continue;
+      }
+      turns.push_back(std::move(client));
+    }
+    turns_ = std::move(turns);
   }
+  TaskBatch batch;
+  if (size_ == 0) return batch;
   const bool full = size() >= max_batch_size_;
   const bool waited = now - oldest >= max_queue_delay_;
   if (!full && !waited && !flush) return batch;

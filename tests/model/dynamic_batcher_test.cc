@@ -140,6 +140,29 @@ TEST(BatchQueueFairnessTest, BatchesTakeOneTaskPerClientInTurn) {
   EXPECT_EQ(q.size(), 4);
 }
 
+TEST(BatchQueueFairnessTest, AClientWhoseTasksExpiredComesBackWithOneTurn) {
+  FakeClock clock;
+  BatchQueue q(/*max_batch_size=*/3, absl::Milliseconds(10), 100);
+  auto doomed = ClientTask(1, "a", clock.Now() + absl::Milliseconds(1));
+  ASSERT_TRUE(q.Schedule(doomed, clock.Now()).ok());
+  auto waiting = ClientTask(10, "b");
+  ASSERT_TRUE(q.Schedule(waiting, clock.Now()).ok());
+  // a's only task expires while no batch is ready yet.
+  clock.Advance(absl::Milliseconds(2));
+  TaskBatch expired;
+  EXPECT_TRUE(q.TakeReadyBatch(clock.Now(), &expired).empty());
+  EXPECT_THAT(Ids(expired), ::testing::ElementsAre(1));
+  // a comes back with two tasks, then c with one.
+  for (int i = 0; i < 2; ++i) {
+    auto t = ClientTask(20 + i, "a");
+    ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  }
+  auto t = ClientTask(30, "c");
+  ASSERT_TRUE(q.Schedule(t, clock.Now()).ok());
+  // One turn each, in order of arrival at the turns: b, a, c.
+  EXPECT_THAT(Ids(q.TakeReadyBatch(clock.Now(), &expired)), ::testing::ElementsAre(10, 20, 30));
+}
+
 TEST(BatchQueueFairnessTest, AClientBeyondItsShareIsRefusedWithARetryHint) {
   FakeClock clock;
   BatchQueue q(4, absl::Milliseconds(1), 100, BatchQueueLimits{false, /*max_queued_per_client=*/3, 1});
