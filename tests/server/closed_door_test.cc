@@ -244,12 +244,18 @@ std::shared_ptr<grpc::Channel> Tls(int port, const std::string& dir, const std::
   return grpc::CreateCustomChannel(absl::StrCat("localhost:", port), grpc::SslCredentials(ssl), args);
 }
 
+// A loopback config serving dir/server.pem with dir/<key>.key.
+config::RtrecConfig TlsConfig(const std::string& dir, const std::string& key) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.server.tls.cert_chain = dir + "/server.pem";
+  config.server.tls.private_key = dir + "/" + key + ".key";
+  return config;
+}
+
 TEST(TlsTest, MutualTlsAcceptsTheSignedClientAndRefusesTheRest) {
   const std::string dir = TempDir("tls");
   MakeCertificates(dir);
-  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
-  config.server.tls.cert_chain = dir + "/server.pem";
-  config.server.tls.private_key = dir + "/server.key";
+  config::RtrecConfig config = TlsConfig(dir, "server");
   config.server.tls.client_ca = dir + "/ca.pem";
   auto server = StartLoaded(config);
   ASSERT_NE(server, nullptr);
@@ -289,9 +295,7 @@ TEST(TlsTest, MutualTlsAcceptsTheSignedClientAndRefusesTheRest) {
 TEST(TlsTest, StartRefusesUnreadableOrMismatchedMaterialNamingIt) {
   const std::string dir = TempDir("tls_bad");
   MakeCertificates(dir);
-  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
-  config.server.tls.cert_chain = dir + "/server.pem";
-  config.server.tls.private_key = dir + "/client.key";
+  config::RtrecConfig config = TlsConfig(dir, "client");
   auto s = RtrecServer::Start(config);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("server.tls.private_key"));
