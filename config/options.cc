@@ -117,7 +117,6 @@ class Section {
 
   // A nested mapping (server.tls): marks the key as known.
   YAML::Node Child(const char* key) { return Take(key); }
-  const std::string& path() const { return path_; }
 
   // Reports keys present in the YAML that no field asked for.
   void Finish() {

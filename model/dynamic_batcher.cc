@@ -20,11 +20,12 @@ BatchQueue::BatchQueue(int64_t max_batch_size, absl::Duration max_queue_delay,
     : max_batch_size_(max_batch_size),
       max_queue_delay_(max_queue_delay),
       max_queue_size_(max_queue_size),
-      limits_(limits) {}
+      limits_(limits),
+      parallel_(static_cast<double>(std::max<int64_t>(1, limits.parallel_batches))) {}
 
 int64_t BatchQueue::QueuedOf(const std::string& client) const {
   auto it = clients_.find(client);
-  return it == clients_.end() ? 0 : static_cast<int64_t>(it->second.tasks.size());
+  return it == clients_.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
 
 absl::Status BatchQueue::Refusal(absl::StatusCode code, std::string message,
@@ -48,21 +49,19 @@ absl::Time BatchQueue::ExpectedFinish(const std::string& client, absl::Time now)
   // Round robin: every other client is served up to one more than this
   // client's own queued count before the new task's turn.
   int64_t ahead = mine;
-  for (const auto& [other, queue] : clients_) {
-    if (other != client) ahead += std::min<int64_t>(static_cast<int64_t>(queue.tasks.size()), mine + 1);
+  for (const auto& [other, tasks] : clients_) {
+    if (other != client) ahead += std::min<int64_t>(static_cast<int64_t>(tasks.size()), mine + 1);
   }
   const int64_t own_batch = std::min<int64_t>(ahead + 1, max_batch_size_);
-  const double parallel = static_cast<double>(std::max<int64_t>(1, limits_.parallel_batches));
-  return now + cost_per_request_ * (static_cast<double>(ahead) / parallel + static_cast<double>(own_batch));
+  return now + cost_per_request_ * (static_cast<double>(ahead) / parallel_ + static_cast<double>(own_batch));
 }
 
 absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time now) {
-  const double parallel = static_cast<double>(std::max<int64_t>(1, limits_.parallel_batches));
   if (size() >= max_queue_size_) {
     return Refusal(absl::StatusCode::kResourceExhausted,
                    absl::StrCat("inference queue is full (", max_queue_size_,
                                 " requests waiting, batcher.max_queue_size)"),
-                   cost_per_request_ * (static_cast<double>(max_batch_size_) / parallel));
+                   cost_per_request_ * (static_cast<double>(max_batch_size_) / parallel_));
   }
   const int64_t mine = QueuedOf(task->client);
   if (limits_.max_queued_per_client > 0 && mine >= limits_.max_queued_per_client) {
@@ -70,7 +69,7 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
     return Refusal(absl::StatusCode::kResourceExhausted,
                    absl::StrCat("this client has ", mine,
                                 " requests waiting in the inference queue (batcher.max_queued_per_client)"),
-                   cost_per_request_ * (static_cast<double>(clients_.size()) / parallel));
+                   cost_per_request_ * (static_cast<double>(clients_.size()) / parallel_));
   }
   // An empty queue always admits: the measured cost only updates when
   // something runs. A request is admitted when its expected end leaves a
@@ -97,39 +96,39 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
     }
   }
   task->enqueue_time = now;
-  ClientQueue& queue = clients_[task->client];
-  if (queue.tasks.empty()) turns_.push_back(task->client);
-  queue.tasks.push_back(std::move(task));
+  auto& tasks = clients_[task->client];
+  if (tasks.empty()) turns_.push_back(task->client);
+  tasks.push_back(std::move(task));
   ++size_;
   return absl::OkStatus();
 }
 
 TaskBatch BatchQueue::TakeReadyBatch(absl::Time now, TaskBatch* expired, bool flush) {
   absl::Time oldest = absl::InfiniteFuture();
-  for (auto& [client, queue] : clients_) {
-    for (auto it = queue.tasks.begin(); it != queue.tasks.end();) {
+  bool emptied = false;
+  for (auto& [client, tasks] : clients_) {
+    for (auto it = tasks.begin(); it != tasks.end();) {
       if ((*it)->deadline < now) {
         expired->push_back(std::move(*it));
-        it = queue.tasks.erase(it);
+        it = tasks.erase(it);
         --size_;
       } else {
         ++it;
       }
     }
-    if (!queue.tasks.empty()) oldest = std::min(oldest, queue.tasks.front()->enqueue_time);
+    if (tasks.empty()) {
+      emptied = true;
+    } else {
+      oldest = std::min(oldest, tasks.front()->enqueue_time);
+    }
   }
-  // A client whose every task expired leaves the turns (a new task puts it
-  // back at the end, once).
-  if (static_cast<int64_t>(turns_.size()) > size_ || !expired->empty()) {
+  // A client whose every task expired leaves the map and the turns (a new
+  // task puts it back at the end, once).
+  if (emptied) {
+    absl::erase_if(clients_, [](const auto& entry) { return entry.second.empty(); });
     std::deque<std::string> turns;
     for (std::string& client : turns_) {
-      auto it = clients_.find(client);
-      if (it == clients_.end()) continue;
-      if (it->second.tasks.empty()) {
-        clients_.erase(it);
-        continue;
-      }
-      turns.push_back(std::move(client));
+      if (clients_.contains(client)) turns.push_back(std::move(client));
     }
     turns_ = std::move(turns);
   }
@@ -145,8 +144,7 @@ TaskBatch BatchQueue::TakeReadyBatch(absl::Time now, TaskBatch* expired, bool fl
     const std::string client = std::move(turns_.front());
     turns_.pop_front();
     auto it = clients_.find(client);
-    if (it == clients_.end()) continue;
-    auto& tasks = it->second.tasks;
+    auto& tasks = it->second;
     while (!tasks.empty()) {
       std::unique_ptr<BatchTask> task = std::move(tasks.front());
       tasks.pop_front();
@@ -172,10 +170,9 @@ TaskBatch BatchQueue::TakeReadyBatch(absl::Time now, TaskBatch* expired, bool fl
 absl::Time BatchQueue::NextEventTime() const {
   if (size_ == 0) return absl::InfiniteFuture();
   absl::Time next = absl::InfiniteFuture();
-  for (const auto& [client, queue] : clients_) {
-    if (queue.tasks.empty()) continue;
-    next = std::min(next, queue.tasks.front()->enqueue_time + max_queue_delay_);
-    for (const auto& t : queue.tasks) next = std::min(next, t->deadline);
+  for (const auto& [client, tasks] : clients_) {
+    next = std::min(next, tasks.front()->enqueue_time + max_queue_delay_);
+    for (const auto& t : tasks) next = std::min(next, t->deadline);
   }
   return next;
 }

@@ -115,9 +115,6 @@ class BatchQueue {
   int64_t refused_client_limit() const { return refused_client_limit_; }
 
  private:
-  struct ClientQueue {
-    std::deque<std::unique_ptr<BatchTask>> tasks;
-  };
   int64_t QueuedOf(const std::string& client) const;
   absl::Status Refusal(absl::StatusCode code, std::string message, absl::Duration retry_after) const;
 
@@ -125,9 +122,12 @@ class BatchQueue {
   const absl::Duration max_queue_delay_;
   const int64_t max_queue_size_;
   const Limits limits_;
-  // Clients with queued tasks, in the order their turn comes.
+  // Batches computed at once, as a divisor (at least 1).
+  const double parallel_;
+  // Exactly the clients with queued tasks: their tasks in arrival order, and
+  // each once in `turns_`, in the order their turn comes.
+  absl::flat_hash_map<std::string, std::deque<std::unique_ptr<BatchTask>>> clients_;
   std::deque<std::string> turns_;
-  absl::flat_hash_map<std::string, ClientQueue> clients_;
   int64_t size_ = 0;
   absl::Duration cost_per_request_ = absl::ZeroDuration();
   int64_t refused_deadline_ = 0;

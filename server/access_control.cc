@@ -142,11 +142,14 @@ absl::StatusOr<Caller> AccessControl::Authorize(const grpc::ServerContextBase& c
   if (auto it = metadata.find("authorization"); it != metadata.end()) {
     authorization = absl::string_view(it->second.data(), it->second.size());
   }
-  return Check(authorization, context.peer(), role);
+  return Check(authorization, role);
 }
 
-absl::StatusOr<Caller> AccessControl::Check(absl::string_view authorization, const std::string& peer,
-                                            Role role) const {
+std::string Caller::FairnessKey(const grpc::ServerContextBase& context) const {
+  return token_name.empty() ? absl::StrCat("peer:", context.peer()) : token_name;
+}
+
+absl::StatusOr<Caller> AccessControl::Check(absl::string_view authorization, Role role) const {
   std::shared_ptr<const std::vector<BearerToken>> tokens;
   {
     rtrec::MutexLock lock(&mu_);
@@ -158,7 +161,7 @@ absl::StatusOr<Caller> AccessControl::Check(absl::string_view authorization, con
           "admin calls (UpsertItems, rtrec.v1.Admin) need server.auth.tokens_file when "
           "server.listen_address is not loopback");
     }
-    return Caller{absl::StrCat("peer:", peer), false};
+    return Caller{};
   }
   if (authorization.empty()) {
     return absl::UnauthenticatedError(
@@ -178,7 +181,7 @@ absl::StatusOr<Caller> AccessControl::Check(absl::string_view authorization, con
                                                     "' has role ", RoleName(match->role),
                                                     "; this call needs role admin"));
   }
-  return Caller{match->name, true};
+  return Caller{match->name};
 }
 
 }  // namespace rtrec::server

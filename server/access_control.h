@@ -47,12 +47,14 @@ absl::StatusOr<std::vector<BearerToken>> ParseTokens(absl::string_view text,
 // True when host:port names only this machine (127.0.0.0/8, ::1, localhost).
 bool IsLoopbackAddress(const std::string& listen_address);
 
-// The authenticated caller of one call.
+// The caller of one call.
 struct Caller {
-  // The token's name, or "peer:<gRPC peer>" for an open call: the key that
-  // per-client limits (server.fairness) count against.
-  std::string client;
-  bool authenticated = false;
+  // The token's name; empty for an open call (no tokens configured).
+  std::string token_name;
+
+  // The key per-client limits (batcher.max_queued_per_client) count
+  // against: the token's name, else the call's connection ("peer:<peer>").
+  std::string FairnessKey(const grpc::ServerContextBase& context) const;
 };
 
 class AccessControl {
@@ -68,10 +70,9 @@ class AccessControl {
   // May this call run with `role`? The caller, or UNAUTHENTICATED /
   // PERMISSION_DENIED naming what is missing.
   absl::StatusOr<Caller> Authorize(const grpc::ServerContextBase& context, Role role) const;
-  // The same from the call's "authorization" value (empty when absent) and
-  // its peer.
-  absl::StatusOr<Caller> Check(absl::string_view authorization, const std::string& peer,
-                               Role role) const ABSL_LOCKS_EXCLUDED(mu_);
+  // The same from the call's "authorization" value (empty when absent).
+  absl::StatusOr<Caller> Check(absl::string_view authorization, Role role) const
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   size_t num_tokens() const ABSL_LOCKS_EXCLUDED(mu_);
 

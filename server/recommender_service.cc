@@ -187,7 +187,7 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(
     Finish(context, reactor, "Recommend", started, caller.status());
     return reactor;
   }
-  auto task = BuildTask(*request, DeadlineOf(context), std::move(caller->client));
+  auto task = BuildTask(*request, DeadlineOf(context), caller->FairnessKey(*context));
   if (!task.ok()) {
     Finish(context, reactor, "Recommend", started, task.status());
     return reactor;

@@ -66,11 +66,11 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
 }
 
 absl::Status RtrecServer::ReloadSecrets() {
-  absl::Status result = access_->Reload();
-  if (tls_) {
-    if (auto s = tls_->Reload(); !s.ok()) result = result.ok() ? s : absl::Status(result.code(), absl::StrCat(result.message(), "; ", s.message()));
-  }
-  return result;
+  // Both are tried; either failure is reported.
+  const absl::Status tokens = access_->Reload();
+  const absl::Status tls = tls_ ? tls_->Reload() : absl::OkStatus();
+  if (tokens.ok() || tls.ok()) return tokens.ok() ? tls : tokens;
+  return absl::Status(tokens.code(), absl::StrCat(tokens.message(), "; ", tls.message()));
 }
 
 absl::Status RtrecServer::RequireCheckpoints() const {

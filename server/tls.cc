@@ -134,7 +134,6 @@ absl::StatusOr<std::unique_ptr<TlsCredentials>> TlsCredentials::Create(
   }
   std::unique_ptr<TlsCredentials> t(new TlsCredentials(options, pattern));
   if (auto s = t->Reload(); !s.ok()) return s;
-  t->reloads_ = 0;
   const std::string ca_path = options.client_ca.empty() ? "" : absl::StrCat(t->dir_, "/", kCaFile);
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       absl::StrCat(t->dir_, "/", kKeyFile), absl::StrCat(t->dir_, "/", kCertFile), ca_path,
@@ -171,7 +170,6 @@ absl::Status TlsCredentials::Reload() {
   if (!options_.client_ca.empty()) {
     if (auto s = WriteAtomically(dir_, kCaFile, ca); !s.ok()) return s;
   }
-  ++reloads_;
   return absl::OkStatus();
 }
 

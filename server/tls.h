@@ -35,8 +35,6 @@ class TlsCredentials {
   // Re-reads and checks the configured files; on success new connections use
   // them within kRefreshSeconds.
   absl::Status Reload();
-  // Reloads that took effect.
-  int64_t reloads() const { return reloads_; }
 
  private:
   TlsCredentials(const config::TlsOptions& options, std::string dir);
@@ -44,7 +42,6 @@ class TlsCredentials {
   const config::TlsOptions options_;
   const std::string dir_;  // the private copies
   std::shared_ptr<grpc::ServerCredentials> credentials_;
-  int64_t reloads_ = 0;
 };
 
 }  // namespace rtrec::server
