@@ -14,7 +14,12 @@ ARG LIBTORCH_CUDA_URL=https://download.pytorch.org/libtorch/cu117/libtorch-cxx11
 FROM debian:bookworm-slim AS build
 ARG RTREC_TORCH
 ARG LIBTORCH_CUDA_URL
+# The context has no .git: pass the revision for --version and rtrec_build_info
+# (docker build --build-arg RTREC_GIT_REVISION=$(git rev-parse --short=12 HEAD)).
+ARG RTREC_GIT_REVISION=unknown
 WORKDIR /src
+# Dependencies first, then only what the build reads: an edit of the README,
+# deploy/, clients/ or data/ does not rebuild (data/ is copied at the end).
 COPY tools/setup.sh tools/setup.sh
 RUN bash tools/setup.sh --build && rm -rf /var/lib/apt/lists/*
 RUN if [ "$RTREC_TORCH" = cuda ]; then \
@@ -22,9 +27,27 @@ RUN if [ "$RTREC_TORCH" = cuda ]; then \
       curl -fsSL -o /tmp/libtorch.zip "$LIBTORCH_CUDA_URL" && unzip -q /tmp/libtorch.zip -d /opt && \
       rm /tmp/libtorch.zip; \
     else mkdir -p /opt/libtorch/lib; fi
-COPY . .
+COPY CMakeLists.txt ./
+COPY cmake cmake
+COPY proto proto
+COPY common common
+COPY config config
+COPY model model
+COPY state state
+COPY storage storage
+COPY learner learner
+COPY serving serving
+COPY server server
+COPY tuner tuner
+COPY sim sim
+COPY eval eval
+COPY tools tools
+COPY bench bench
+COPY fuzz fuzz
+COPY tests tests
 RUN if [ "$RTREC_TORCH" = cuda ]; then export CMAKE_PREFIX_PATH=/opt/libtorch; fi && \
-    CCACHE_DISABLE=1 bash tools/build.sh --target rtrec_server rtrec-cli rtrec-sim
+    CCACHE_DISABLE=1 RTREC_CMAKE_ARGS="-DRTREC_GIT_REVISION=$RTREC_GIT_REVISION" \
+    bash tools/build.sh --target rtrec_server rtrec-cli rtrec-sim
 
 FROM debian:bookworm-slim AS runtime
 ARG RTREC_TORCH
@@ -51,10 +74,11 @@ VOLUME ["/etc/rtrec", "/var/lib/rtrec/checkpoints", "/var/lib/rtrec/state"]
 USER rtrec
 WORKDIR /var/lib/rtrec
 EXPOSE 50051 9464
-# Healthy = the standard grpc.health.v1 service answers SERVING (the model
-# and catalog are loaded).
+# Healthy = the standard grpc.health.v1 service answers SERVING for
+# rtrec.v1.Recommender (the model and catalog are loaded). Orchestrators can
+# also probe HTTP GET :9464/healthz (live) and /readyz (ready).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["rtrec-cli", "--target", "127.0.0.1:50051", "--timeout_s", "4", "health"]
+  CMD ["rtrec-cli", "--target", "127.0.0.1:50051", "--timeout_s", "4", "--service", "rtrec.v1.Recommender", "health"]
 ENTRYPOINT ["rtrec_server"]
 CMD ["--config", "/etc/rtrec/rtrec.yaml", "--listen_address", "0.0.0.0:50051", "--metrics_address", "0.0.0.0:9464", \
-     "--storage_path", "/var/lib/rtrec/state"]
+     "--storage_path", "/var/lib/rtrec/state", "--log_json"]

@@ -6,8 +6,8 @@
 //   build/rtrec_bandit_inprocess --config config/default.yaml --requests 20000
 #include <cstdio>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "config/options.h"
 #include "sim/bandit_runner.h"
 #include "sim/bandit_world.h"
@@ -21,7 +21,7 @@ ABSL_FLAG(double, rate, 300, "Requests per second of simulated time");
 ABSL_FLAG(uint64_t, seed, 1, "World seed");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_bandit_inprocess --config FILE [flags]: the bandit world through the serving path in process");
   const std::string path = absl::GetFlag(FLAGS_config);
   auto config = path.empty() ? rtrec::config::ParseConfig("", ".") : rtrec::config::LoadConfigFile(path);
   if (!config.ok()) {

@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "common/mutex.h"
 #include "config/options.h"
 #include "model/dynamic_batcher.h"
@@ -45,7 +45,7 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_learner_bench [flags]: learner throughput and publish latency");
   using namespace rtrec;
   config::RtrecConfig c = *config::ParseConfig("", ".");
   c.impressions.reward_wait_ms = 1000;

@@ -14,8 +14,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
@@ -45,7 +45,7 @@ ABSL_FLAG(bool, honor_retry_after, false,
           "request (as a well-behaved client does); refusals are counted, not errors");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_load_generator --target HOST:PORT [flags]: closed-loop Recommend load, one JSON line of results");
   const int concurrency = absl::GetFlag(FLAGS_concurrency);
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   // A few channels so the client side is not one HTTP/2 connection bottleneck.

@@ -25,9 +25,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "eval/datasets.h"
 #include "eval/ranking.h"
@@ -170,7 +170,7 @@ int Replay(const rtrec::eval::MovieLensData& data) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> args = rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_movielens_api catalog|run [flags]: MovieLens leave-one-out through the API");
   if (args.size() != 2) return Fail(absl::InvalidArgumentError("expected one command: catalog or replay"));
   if (absl::GetFlag(FLAGS_ratings).empty() || absl::GetFlag(FLAGS_movies).empty()) {
     return Fail(absl::InvalidArgumentError("--ratings and --movies are required"));

@@ -9,7 +9,7 @@ start_server() {
   local pid=$!
   local port=""
   for _ in $(seq 1 600); do
-    if grep -q "^rtrec: SERVING" "$WORK/$label.log"; then
+    if grep -q "server: SERVING model" "$WORK/$label.log"; then
       port="$(sed -n 's/.*listening on port \([0-9]*\).*/\1/p' "$WORK/$label.log")"
       break
     fi

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -31,7 +31,7 @@ ABSL_FLAG(bool, in_memory, false,
           "for the memory comparison");
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_storage_fill --path DIR [flags]: fills a state store for the restart bench");
   rtrec::config::StorageOptions storage;
   storage.path = absl::GetFlag(FLAGS_path);
   absl::StatusOr<std::unique_ptr<rtrec::storage::StateStore>> store =

@@ -14,8 +14,8 @@
 
 #include <torch/torch.h>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "config/options.h"
 #include "model/catalog.h"
 #include "model/text_embedder.h"
@@ -59,7 +59,7 @@ double BertFlops(double t, double h, double layers, double inter) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_text_tower_bench [flags]: BERT text tower throughput");
   at::set_num_threads(absl::GetFlag(FLAGS_threads));
   auto items = rtrec::model::ReadCatalogJsonl(rtrec::config::DefaultCatalogPath(), 1 << 20);
   if (!items.ok()) {

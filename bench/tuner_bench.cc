@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "config/options.h"
 #include "sim/lockstep_runner.h"
 
@@ -62,7 +62,7 @@ std::pair<int64_t, int64_t> Run(const RtrecConfig& c) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec_tuner_bench [flags]: the GP tuner against fixed settings and random search");
   std::printf("| start lr | setting | clicks | click rate | vs fixed |\n|---|---|---|---|---|\n");
   for (double start_lr : {1e-3, 1e-6}) {
     RtrecConfig fixed = BaseConfig();

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/logging.h"
 #include "common/mutex.h"
 #include "absl/container/flat_hash_map.h"
 #include "learner/checkpointing.h"
@@ -469,7 +470,12 @@ struct Learner::Impl {
     store->RecordRejected();
     RollBack(serving);
     CountRejection(d.reason);
+    rejection_log.Log(logging::Level::kWarning, "learner",
+                      absl::StrCat("snapshot v", d.version, " rejected by the publish check, serving v",
+                                   serving.version, " stays and the learner goes back to it: ", d.reason),
+                      absl::Now());
   }
+  logging::RateLimitedLog rejection_log{absl::Seconds(10)};
 };
 
 Learner::Learner(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -834,7 +840,7 @@ void Learner::Start(ExperienceBuffer* buffer,
       }
       if (!batch.empty()) {
         auto step = Train(batch);
-        if (!step.ok()) std::fprintf(stderr, "rtrec learner: %s\n", step.status().ToString().c_str());
+        if (!step.ok()) logging::Error("learner", step.status().ToString());
         if (after_batch) after_batch(batch);
       }
       const PublishDecision d = MaybePublish();
@@ -845,7 +851,7 @@ void Learner::Start(ExperienceBuffer* buffer,
         if (record.ok()) {
           s.checkpoint_hook(std::move(*record));
         } else {
-          std::fprintf(stderr, "rtrec learner: %s\n", record.status().ToString().c_str());
+          logging::Error("learner", record.status().ToString());
         }
       }
     }
@@ -917,8 +923,8 @@ absl::Status Learner::RestoreFrom(const storage::v1::CheckpointRecord& record) {
         }
       }
     } catch (const c10::Error& e) {
-      std::fprintf(stderr, "rtrec learner: the checkpoint's optimizer state is not used (%s); it restarts\n",
-                   e.what_without_backtrace());
+      logging::Warning("learner", absl::StrCat("the checkpoint's optimizer state is not used (",
+                                               e.what_without_backtrace(), "); it restarts"));
       s.ResetOptimizer();
     }
   }

@@ -6,6 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
 #include "common/mutex.h"
 #include "model/text_embedder.h"
 
@@ -44,15 +46,25 @@ absl::Status ModelPublisher::PublishNow(std::shared_ptr<const model::ModelSnapsh
     auto embeddings = snapshot->text->Embed(texts);
     if (!embeddings.ok()) {
       store_->RecordRejected();
+      logging::Warning("publisher", absl::StrCat("snapshot v", snapshot->version,
+                                                 " refused: the catalog could not be re-encoded: ",
+                                                 embeddings.status().message()));
       return embeddings.status();
     }
     auto replaced = catalog_->ReplaceTextEmbeddings(catalog->version(), std::move(*embeddings));
     if (!replaced.ok()) {
       store_->RecordRejected();
+      logging::Warning("publisher", absl::StrCat("snapshot v", snapshot->version, " refused: ",
+                                                 replaced.status().message()));
       return replaced.status();
     }
   }
+  const int64_t version = snapshot->version;
   store_->Publish(std::move(snapshot));
+  swap_log_.Log(logging::Level::kInfo, "publisher",
+                absl::StrCat("model v", version, " swapped into serving (", store_->swaps(),
+                             " swaps since start)"),
+                absl::Now());
   return absl::OkStatus();
 }
 

@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/serial_executor.h"
+#include "common/logging.h"
 #include "model/catalog.h"
 #include "model/model_store.h"
 
@@ -44,6 +45,8 @@ class ModelPublisher {
   model::ModelStore* const store_;
   model::Catalog* const catalog_;
   SerialExecutor* const catalog_writer_;
+  // One line per 10 s at most: the learner publishes every second.
+  logging::RateLimitedLog swap_log_{absl::Seconds(10)};
 };
 
 }  // namespace rtrec::learner

@@ -5,6 +5,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include "common/refusal.h"
 #include "rtrec/storage/v1/state.pb.h"
 #include "storage/state_keys.h"
 
@@ -71,9 +72,12 @@ absl::StatusOr<UpsertResult> Catalog::Upsert(std::vector<CatalogItem> items) {
     }
   }
   if (old->size() + new_items > options_.max_items) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "catalog is full: ", old->size(), " items + ", new_items,
-        " new would exceed catalog.max_items = ", options_.max_items));
+    // Not RESOURCE_EXHAUSTED: retrying cannot succeed until the operator
+    // raises catalog.max_items.
+    return WithReason(absl::FailedPreconditionError(absl::StrCat(
+                          "catalog is full: ", old->size(), " items + ", new_items,
+                          " new would exceed catalog.max_items = ", options_.max_items)),
+                      reason::kCatalogFull);
   }
   auto next = std::make_shared<CatalogSnapshot>(*old);
   next->version_ = old->version_ + 1;

@@ -28,12 +28,12 @@ int64_t BatchQueue::QueuedOf(const std::string& client) const {
   return it == clients_.end() ? 0 : static_cast<int64_t>(it->second.size());
 }
 
-absl::Status BatchQueue::Refusal(absl::StatusCode code, std::string message,
+absl::Status BatchQueue::Refusal(absl::StatusCode code, const char* reason, std::string message,
                                  absl::Duration retry_after) const {
   const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(retry_after, absl::Milliseconds(1))));
-  absl::Status status(code, absl::StrCat(message, "; retry after ", ms, " ms"));
-  status.SetPayload(kRetryAfterMsPayload, absl::Cord(absl::StrCat(ms)));
-  return status;
+  return WithReason(WithRetryAfter(absl::Status(code, absl::StrCat(message, "; retry after ", ms, " ms")),
+                                   retry_after),
+                    reason);
 }
 
 void BatchQueue::RecordBatchCost(int64_t size, double seconds) {
@@ -58,7 +58,7 @@ absl::Time BatchQueue::ExpectedFinish(const std::string& client, absl::Time now)
 
 absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time now) {
   if (size() >= max_queue_size_) {
-    return Refusal(absl::StatusCode::kResourceExhausted,
+    return Refusal(absl::StatusCode::kResourceExhausted, reason::kQueueFull,
                    absl::StrCat("inference queue is full (", max_queue_size_,
                                 " requests waiting, batcher.max_queue_size)"),
                    cost_per_request_ * (static_cast<double>(max_batch_size_) / parallel_));
@@ -66,7 +66,7 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
   const int64_t mine = QueuedOf(task->client);
   if (limits_.max_queued_per_client > 0 && mine >= limits_.max_queued_per_client) {
     ++refused_client_limit_;
-    return Refusal(absl::StatusCode::kResourceExhausted,
+    return Refusal(absl::StatusCode::kResourceExhausted, reason::kClientLimit,
                    absl::StrCat("this client has ", mine,
                                 " requests waiting in the inference queue (batcher.max_queued_per_client)"),
                    cost_per_request_ * (static_cast<double>(clients_.size()) / parallel_));
@@ -82,11 +82,13 @@ absl::Status BatchQueue::Schedule(std::unique_ptr<BatchTask>& task, absl::Time n
     if (finish + (finish - now) / 4 > task->deadline) {
       ++refused_deadline_;
       if (now + cost_per_request_ > task->deadline) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "deadline of ", absl::FormatDuration(task->deadline - now),
-            " is shorter than one request's compute (", absl::FormatDuration(cost_per_request_), ")"));
+        return WithReason(absl::DeadlineExceededError(absl::StrCat(
+                              "deadline of ", absl::FormatDuration(task->deadline - now),
+                              " is shorter than one request's compute (",
+                              absl::FormatDuration(cost_per_request_), ")")),
+                          reason::kDeadlineTooShort);
       }
-      return Refusal(absl::StatusCode::kResourceExhausted,
+      return Refusal(absl::StatusCode::kResourceExhausted, reason::kOverloaded,
                      absl::StrCat("overloaded: the expected queue wait and compute (",
                                   absl::FormatDuration(absl::Trunc(finish - now, absl::Milliseconds(1))),
                                   ") exceed the request's deadline (",
@@ -222,7 +224,8 @@ absl::Status DynamicBatcher::Schedule(std::unique_ptr<BatchTask> task) {
   {
     rtrec::MutexLock lock(&mu_);
     if (stopping_) {
-      status = absl::UnavailableError("server is shutting down");
+      status = WithReason(WithRetryAfter(absl::UnavailableError("server is shutting down"), absl::Seconds(1)),
+                          reason::kShuttingDown);
     } else {
       status = queue_.Schedule(task, clock_->Now());
       if (!status.ok()) ++stats_.rejected_full;
@@ -279,9 +282,10 @@ void DynamicBatcher::Run() {
     // Decided under the lock; answer and notify after releasing it.
     if (more_ready) wake_.Signal();
     for (auto& task : expired) {
-      task->Fail(absl::DeadlineExceededError(
-          "deadline passed (or would pass before its batch is computed) while the request "
-          "waited in the inference queue"));
+      task->Fail(WithReason(absl::DeadlineExceededError(
+                                "deadline passed (or would pass before its batch is computed) "
+                                "while the request waited in the inference queue"),
+                            reason::kDeadlineExpired));
     }
     if (!batch.empty()) {
       const int64_t size = static_cast<int64_t>(batch.size());

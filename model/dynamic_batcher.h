@@ -36,6 +36,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/refusal.h"
 #include "common/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -61,7 +62,6 @@ class BatchTask {
 // The status payload (type URL) of a refusal that may succeed later: the
 // milliseconds after which a retry is expected to be admitted, as decimal
 // text. The server sends it to clients as "retry-after-ms" trailing metadata.
-inline constexpr char kRetryAfterMsPayload[] = "rtrec.v1/retry-after-ms";
 
 using TaskBatch = std::vector<std::unique_ptr<BatchTask>>;
 
@@ -116,7 +116,8 @@ class BatchQueue {
 
  private:
   int64_t QueuedOf(const std::string& client) const;
-  absl::Status Refusal(absl::StatusCode code, std::string message, absl::Duration retry_after) const;
+  absl::Status Refusal(absl::StatusCode code, const char* reason, std::string message,
+                       absl::Duration retry_after) const;
 
   const int64_t max_batch_size_;
   const absl::Duration max_queue_delay_;

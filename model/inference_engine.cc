@@ -5,6 +5,7 @@
 #include <random>
 #include <utility>
 
+#include "common/refusal.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -117,7 +118,8 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
   for (auto& t : batch) tasks.push_back(static_cast<RecommendTask*>(t.get()));
   std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
   if (!snapshot) {
-    for (auto* t : tasks) t->done(absl::UnavailableError("no model is loaded yet"));
+    for (auto* t : tasks) t->done(WithReason(WithRetryAfter(absl::UnavailableError("no model is loaded yet"), absl::Seconds(1)),
+                                              reason::kLoading));
     return;
   }
   ModelWeights& w = *snapshot->weights;

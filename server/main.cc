@@ -14,9 +14,11 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/allocator.h"
+#include "common/build_info.h"
+#include "common/command_line.h"
+#include "common/logging.h"
 #include "config/options.h"
 #include "server/server.h"
 
@@ -50,10 +52,37 @@ absl::Status CheckSecrets(const rtrec::config::RtrecConfig& config) {
   return absl::OkStatus();
 }
 
+// The effective configuration in a few log lines: what a reader of the log
+// needs to know what this process is doing.
+void LogConfigSummary(const std::string& path, const rtrec::config::RtrecConfig& c) {
+  using rtrec::logging::Info;
+  Info("config", absl::StrCat(
+      "from ", path.empty() ? "(built-in defaults)" : path, "; gRPC ", c.server.listen_address,
+      c.server.tls.enabled() ? (c.server.tls.client_ca.empty() ? " (TLS)" : " (mutual TLS)") : " (plaintext)",
+      c.server.auth.tokens_file.empty() ? ", no tokens" : ", bearer tokens",
+      ", metrics ", c.server.metrics_address.empty() ? "off" : c.server.metrics_address,
+      ", largest message ", c.server.MaxMessageBytes(), " bytes"));
+  Info("config", absl::StrCat(
+      "catalog ", c.catalog.path.empty() ? "(demo)" : c.catalog.path, " (max ", c.catalog.max_items,
+      " items); text tower ", c.text_tower.checkpoint_dir.empty() ? "random-initialised" : c.text_tower.checkpoint_dir,
+      "; model on ", c.model.device, ", dim ", c.model.embedding_dim, ", ", c.model.num_layers, " layers"));
+  Info("config", absl::StrCat(
+      "batcher: batches of ", c.batcher.max_batch_size, ", ", c.batcher.max_queue_delay_us, " us, queue ",
+      c.batcher.max_queue_size, ", ", c.batcher.num_threads, " threads, deadline admission ",
+      c.batcher.deadline_admission ? "on" : "off", ", ", c.batcher.max_queued_per_client,
+      " per client; policy temperature ", c.policy.temperature, ", epsilon ", c.policy.epsilon));
+  Info("config", absl::StrCat(
+      "learner ", c.learner.enabled ? "on" : "off", " (lr ", c.learner.learning_rate, ", batch ",
+      c.learner.batch_size, ", publish every ", c.learner.publish_interval_ms, " ms); tuner ",
+      c.tuner.enabled ? "on" : "off", "; storage ", c.storage.path.empty() ? "in memory only" : c.storage.path,
+      c.storage.path.empty() ? "" : absl::StrCat(" (sync ", c.storage.sync, ")")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv,
+                                "rtrec_server [--config FILE] [flags]: the rtrec recommendation service");
   rtrec::KeepTensorPagesMapped();
   // Signals are taken by sigwait below, so block them in every thread.
   sigset_t signals;
@@ -67,7 +96,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<rtrec::config::RtrecConfig> config =
       path.empty() ? rtrec::config::ParseConfig("", ".") : rtrec::config::LoadConfigFile(path);
   if (!config.ok()) {
-    std::cerr << "rtrec: invalid configuration: " << config.status().message() << "\n";
+    rtrec::logging::Error("config", absl::StrCat("invalid configuration: ", config.status().message()));
     return 2;
   }
   if (!absl::GetFlag(FLAGS_listen_address).empty()) {
@@ -84,7 +113,7 @@ int main(int argc, char** argv) {
   }
   if (absl::GetFlag(FLAGS_check_config)) {
     if (auto s = CheckSecrets(*config); !s.ok()) {
-      std::cerr << "rtrec: invalid configuration: " << s.message() << "\n";
+      rtrec::logging::Error("config", absl::StrCat("invalid configuration: ", s.message()));
       return 2;
     }
     std::cout << "rtrec: configuration " << (path.empty() ? "(built-in defaults)" : path)
@@ -95,35 +124,38 @@ int main(int argc, char** argv) {
               << ", largest message " << config->server.MaxMessageBytes() << " bytes" << std::endl;
     return 0;
   }
+  rtrec::logging::Info("server", absl::StrCat("starting ", rtrec::VersionLine()));
+  LogConfigSummary(path, *config);
   auto server = rtrec::server::RtrecServer::Start(*config);
   if (!server.ok()) {
-    std::cerr << "rtrec: cannot start: " << server.status().message() << "\n";
+    rtrec::logging::Error("server", absl::StrCat("cannot start: ", server.status().message()));
     return 1;
   }
-  std::cout << "rtrec: listening on port " << (*server)->port() << " (health NOT_SERVING while loading)";
-  if ((*server)->metrics_port() != 0) std::cout << "; metrics on port " << (*server)->metrics_port();
-  std::cout << std::endl;
+  rtrec::logging::Info("server", absl::StrCat(
+      "listening on port ", (*server)->port(), " (health NOT_SERVING while loading)",
+      (*server)->metrics_port() != 0 ? absl::StrCat("; metrics on port ", (*server)->metrics_port()) : ""));
   if (auto s = (*server)->Load(); !s.ok()) {
-    std::cerr << "rtrec: cannot load: " << s.message() << "\n";
+    rtrec::logging::Error("server", absl::StrCat("cannot load: ", s.message()));
     (*server)->Shutdown();
     return 1;
   }
   rtrec::v1::ModelInfo info;
   (*server)->service()->FillModelInfo(&info);
-  std::cout << "rtrec: SERVING model v" << info.model_version() << " on " << info.device()
-            << ", catalog of " << info.catalog_size() << " items, text tower " << info.text_encoder()
-            << std::endl;
+  rtrec::logging::Info("server", absl::StrCat(
+      "SERVING model v", info.model_version(), " on ", info.device(), ", catalog of ",
+      info.catalog_size(), " items, text tower ", info.text_encoder()));
   int sig = 0;
   for (;;) {
     sigwait(&signals, &sig);
     if (sig != SIGHUP) break;
     if (auto s = (*server)->ReloadSecrets(); s.ok()) {
-      std::cout << "rtrec: SIGHUP: tokens and TLS certificates reloaded" << std::endl;
+      rtrec::logging::Info("server", "SIGHUP: tokens and TLS certificates reloaded");
     } else {
-      std::cerr << "rtrec: SIGHUP: reload refused, the previous ones stay: " << s.message() << std::endl;
+      rtrec::logging::Error("server", absl::StrCat("SIGHUP: reload refused, the previous ones stay: ", s.message()));
     }
   }
-  std::cout << "rtrec: signal " << sig << ", shutting down" << std::endl;
+  rtrec::logging::Info("server", absl::StrCat("signal ", sig, ", draining and shutting down"));
   (*server)->Shutdown();
+  rtrec::logging::Info("server", "stopped");
   return 0;
 }

@@ -48,6 +48,7 @@ class ScrapeCollectable : public prometheus::Collectable {
       f.help = v.help;
       f.type = v.is_counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
       prometheus::ClientMetric m;
+      for (const auto& [name, value] : v.labels) m.label.push_back({name, value});
       if (v.is_counter) {
         m.counter.value = v.value;
       } else {
@@ -138,8 +139,11 @@ void ServerMetrics::SetScrapeSource(std::function<std::vector<ScrapedValue>()> s
   impl_->scraped->SetSource(std::move(source));
 }
 
-absl::StatusOr<int> ServerMetrics::StartHttpEndpoint(const std::string& address) {
-  auto http = MetricsHttpServer::Start(address, [this] { return RenderText(); });
+absl::StatusOr<int> ServerMetrics::StartHttpEndpoint(const std::string& address,
+                                                     std::function<ProbeResult()> live,
+                                                     std::function<ProbeResult()> ready) {
+  auto http = MetricsHttpServer::Start(
+      address, HttpEndpointHandlers{[this] { return RenderText(); }, std::move(live), std::move(ready)});
   if (!http.ok()) return http.status();
   impl_->http = std::move(*http);
   return impl_->http->port();

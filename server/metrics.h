@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/metrics_http_server.h"
 
 namespace rtrec::server {
 
@@ -24,6 +25,7 @@ struct ScrapedValue {
   std::string help;
   bool is_counter = false;
   double value = 0;
+  std::vector<std::pair<std::string, std::string>> labels = {};
 };
 
 class ServerMetrics {
@@ -36,9 +38,11 @@ class ServerMetrics {
   // Values computed when Prometheus scrapes.
   void SetScrapeSource(std::function<std::vector<ScrapedValue>()> source);
 
-  // Serves /metrics on `address` (host:port, port 0 picks one). Returns the
-  // bound port.
-  absl::StatusOr<int> StartHttpEndpoint(const std::string& address);
+  // Serves /metrics, and /healthz and /readyz from the probes, on `address`
+  // (host:port, port 0 picks one). Returns the bound port.
+  absl::StatusOr<int> StartHttpEndpoint(const std::string& address,
+                                        std::function<ProbeResult()> live,
+                                        std::function<ProbeResult()> ready);
   // Stops serving /metrics (before the components it reads go away).
   void StopHttpEndpoint();
 

@@ -13,7 +13,7 @@
 namespace rtrec::server {
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const std::string& address, std::function<std::string()> render) {
+    const std::string& address, HttpEndpointHandlers handlers) {
   const size_t colon = address.rfind(':');
   int port = -1;
   if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
@@ -37,14 +37,21 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   http->set_write_timeout(kWriteTimeout);
   http->set_keep_alive_max_count(kKeepAliveRequests);
   http->set_payload_max_length(8192);
-  http->Get("/metrics", [render](const httplib::Request&, httplib::Response& res) {
+  http->Get("/metrics", [render = handlers.metrics](const httplib::Request&, httplib::Response& res) {
     res.set_content(render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+  for (auto [path, probe] : {std::pair{"/healthz", handlers.live}, std::pair{"/readyz", handlers.ready}}) {
+    http->Get(path, [probe = probe](const httplib::Request&, httplib::Response& res) {
+      const ProbeResult r = probe ? probe() : ProbeResult{true, "ok"};
+      res.status = r.ok ? 200 : 503;
+      res.set_content(r.detail + "\n", "text/plain");
+    });
+  }
   http->set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404) {
-      res.set_content("rtrec serves its metrics at /metrics\n", "text/plain");
+      res.set_content("rtrec serves /metrics, /healthz and /readyz here\n", "text/plain");
     } else if (res.status == 405 || (req.method != "GET" && req.method != "HEAD")) {
-      res.set_content("only GET /metrics\n", "text/plain");
+      res.set_content("only GET /metrics, /healthz, /readyz\n", "text/plain");
     }
   });
   int bound = port;

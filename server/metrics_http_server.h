@@ -1,5 +1,8 @@
 // The HTTP endpoint on the metrics port: GET /metrics (Prometheus text
-// format) from a callback.
+// format) and the orchestrator probes GET /healthz (liveness: 200 while the
+// process answers and is not stopping) and GET /readyz (readiness: 200 once
+// the model and catalog are loaded, 503 while loading or draining), each
+// from a callback.
 //
 // Built on cpp-httplib (Debian's libcpp-httplib): a pool of kWorkerThreads
 // workers, each connection bounded by kReadTimeout per read and kWriteTimeout
@@ -33,6 +36,18 @@ class Server;
 
 namespace rtrec::server {
 
+// A probe's answer: 200 with `detail` when ok, 503 with it otherwise.
+struct ProbeResult {
+  bool ok = false;
+  std::string detail;
+};
+
+struct HttpEndpointHandlers {
+  std::function<std::string()> metrics;
+  std::function<ProbeResult()> live;   // GET /healthz
+  std::function<ProbeResult()> ready;  // GET /readyz
+};
+
 class MetricsHttpServer {
  public:
   static constexpr int kWorkerThreads = 8;
@@ -40,10 +55,10 @@ class MetricsHttpServer {
   static constexpr std::chrono::seconds kWriteTimeout{5};
   static constexpr int kKeepAliveRequests = 100;
 
-  // Listens on `address` ("host:port", port 0 picks one) and answers
-  // GET /metrics with render(). Returns the server or why it cannot listen.
-  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& address, std::function<std::string()> render);
+  // Listens on `address` ("host:port", port 0 picks one) and answers with
+  // the handlers. Returns the server or why it cannot listen.
+  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(const std::string& address,
+                                                                  HttpEndpointHandlers handlers);
   ~MetricsHttpServer();
 
   int port() const { return port_; }

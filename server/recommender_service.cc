@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/refusal.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -21,7 +23,10 @@ constexpr double kMaxAbsReward = 1000.0;
 constexpr int kMaxStreamErrors = 100;
 
 absl::Status NotReady() {
-  return absl::UnavailableError("rtrec is still loading its model and catalog; retry shortly");
+  return WithReason(WithRetryAfter(absl::UnavailableError(
+                                        "rtrec is still loading its model and catalog; retry shortly"),
+                                    absl::Seconds(1)),
+                    reason::kLoading);
 }
 
 absl::Status CheckId(const std::string& value, const char* field) {
@@ -220,6 +225,17 @@ grpc::ServerUnaryReactor* RecommenderService::Recommend(
 // ------------------------------------------------------------------- Feedback
 
 absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::ProcessFeedback(
+    const rtrec::v1::FeedbackRequest& request) {
+  auto result = JoinOrQueueFeedback(request);
+  if (result.status().code() == absl::StatusCode::kResourceExhausted) {
+    feedback_refused_log_.Log(logging::Level::kWarning, "feedback",
+                              absl::StrCat("feedback refused: ", result.status().message()),
+                              clock_->Now());
+  }
+  return result;
+}
+
+absl::StatusOr<rtrec::v1::FeedbackResponse> RecommenderService::JoinOrQueueFeedback(
     const rtrec::v1::FeedbackRequest& request) {
   if (!ready()) return NotReady();
   if (auto s = CheckId(request.user_id(), "user_id"); !s.ok()) return s;
@@ -450,60 +466,243 @@ grpc::ServerUnaryReactor* RecommenderService::UpsertItems(
 
 // --------------------------------------------------------------- GetModelInfo
 
-void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
-  auto snapshot = components_.stack->models.Current();
-  if (snapshot) {
-    info->set_model_version(snapshot->version);
-    info->set_device(snapshot->device);
+namespace {
+
+// ModelInfo's typed fields, each read from one value of CollectMetrics():
+// GetModelInfo and /metrics render the same collected set.
+constexpr std::pair<const char*, const char*> kModelInfoFields[] = {
+    {"model_version", "rtrec_model_version"},
+    {"swaps", "rtrec_model_swaps_total"},
+    {"rejected_swaps", "rtrec_model_rejected_swaps_total"},
+    {"catalog_size", "rtrec_catalog_items"},
+    {"catalog_version", "rtrec_catalog_version"},
+    {"batches", "rtrec_batches_total"},
+    {"batched_requests", "rtrec_batched_requests_total"},
+    {"largest_batch_size", "rtrec_largest_batch_size"},
+    {"impressions_logged", "rtrec_impressions_logged_total"},
+    {"impressions_joined", "rtrec_impressions_joined_total"},
+    {"impressions_expired", "rtrec_impressions_expired_total"},
+    {"experiences_pending", "rtrec_experiences_pending"},
+    {"feedback_late", "rtrec_feedback_late_total"},
+    {"feedback_duplicate", "rtrec_feedback_duplicate_total"},
+    {"feedback_refused", "rtrec_feedback_refused_total"},
+    {"unanswered_dropped", "rtrec_unanswered_examples_dropped_total"},
+    {"temperature", "rtrec_policy_temperature"},
+    {"epsilon", "rtrec_policy_epsilon"},
+    {"learner_enabled", "rtrec_learner_enabled"},
+    {"learner_steps", "rtrec_learner_steps_total"},
+    {"learner_examples", "rtrec_learner_examples_total"},
+    {"learner_skipped_steps", "rtrec_learner_skipped_steps_total"},
+    {"learning_rate", "rtrec_learner_learning_rate"},
+    {"last_loss", "rtrec_learner_loss"},
+    {"mean_reward", "rtrec_learner_mean_reward"},
+    {"importance_weight_mean", "rtrec_learner_importance_weight_mean"},
+    {"importance_weight_ess", "rtrec_learner_importance_weight_ess"},
+    {"publishes", "rtrec_learner_publishes_total"},
+    {"rejected_publishes", "rtrec_learner_rejected_publishes_total"},
+    {"tuner.learning_rate", "rtrec_tuner_learning_rate"},
+    {"tuner.exploration", "rtrec_tuner_exploration"},
+    {"tuner.rounds", "rtrec_tuner_rounds_total"},
+    {"tuner.best_objective", "rtrec_tuner_best_round_reward"},
+    {"tuner.best_learning_rate", "rtrec_tuner_best_learning_rate"},
+    {"tuner.best_exploration", "rtrec_tuner_best_exploration"},
+};
+
+// Sets `path` ("field" or "message.field") of `message` from a metric value.
+void SetNumericField(google::protobuf::Message* message, absl::string_view path, double value) {
+  if (size_t dot = path.find('.'); dot != absl::string_view::npos) {
+    const auto* sub = message->GetDescriptor()->FindFieldByName(std::string(path.substr(0, dot)));
+    SetNumericField(message->GetReflection()->MutableMessage(message, sub), path.substr(dot + 1), value);
+    return;
   }
-  info->set_swaps(components_.stack->models.swaps());
-  info->set_rejected_swaps(components_.stack->models.rejected());
-  auto catalog = components_.stack->catalog->Snapshot();
-  info->set_catalog_size(catalog->size());
-  info->set_catalog_version(catalog->version());
+  const auto* field = message->GetDescriptor()->FindFieldByName(std::string(path));
+  const auto* reflection = message->GetReflection();
+  switch (field->cpp_type()) {
+    case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+      reflection->SetInt64(message, field, std::llround(value));
+      break;
+    case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
+      reflection->SetDouble(message, field, value);
+      break;
+    case google::protobuf::FieldDescriptor::CPPTYPE_BOOL:
+      reflection->SetBool(message, field, value != 0);
+      break;
+    default:
+      break;  // kModelInfoFields names numeric fields only (tested)
+  }
+}
+
+}  // namespace
+
+absl::Span<const std::pair<const char*, const char*>> ModelInfoFieldMetrics() {
+  return kModelInfoFields;
+}
+
+std::vector<ScrapedValue> RecommenderService::CollectMetrics() const {
+  std::vector<ScrapedValue> out;
+  if (!ready()) {
+    out.push_back({"rtrec_ready", "1 once model and catalog are loaded", false, 0});
+    return out;
+  }
+  out.push_back({"rtrec_ready", "1 once model and catalog are loaded", false, 1});
+  auto snap = components_.stack->models.Current();
+  out.push_back({"rtrec_model_version", "Version of the serving model snapshot", false,
+                 snap ? static_cast<double>(snap->version) : 0});
+  out.push_back({"rtrec_model_swaps_total", "Model snapshots swapped into serving", true,
+                 static_cast<double>(components_.stack->models.swaps())});
+  out.push_back({"rtrec_model_rejected_swaps_total", "Snapshots refused by the publish checks",
+                 true, static_cast<double>(components_.stack->models.rejected())});
+  out.push_back({"rtrec_model_published_timestamp_seconds",
+                 "Unix time when the serving snapshot was swapped in (or loaded)", false,
+                 absl::ToDoubleSeconds(components_.stack->models.published_at() - absl::UnixEpoch())});
   const model::BatcherStats b = components_.batcher->stats();
-  info->set_batches(b.batches);
-  info->set_batched_requests(b.batched_requests);
-  info->set_largest_batch_size(b.largest_batch_size);
+  out.push_back({"rtrec_queue_depth", "Requests waiting in the inference queue", false,
+                 static_cast<double>(b.queue_depth)});
+  out.push_back({"rtrec_queue_capacity", "Requests the inference queue holds (batcher.max_queue_size)",
+                 false, static_cast<double>(config_.batcher.max_queue_size)});
+  out.push_back({"rtrec_batches_total", "Inference batches run", true, static_cast<double>(b.batches)});
+  out.push_back({"rtrec_batched_requests_total", "Requests answered by inference batches", true,
+                 static_cast<double>(b.batched_requests)});
+  out.push_back({"rtrec_largest_batch_size", "Largest inference batch since start", false,
+                 static_cast<double>(b.largest_batch_size)});
+  out.push_back({"rtrec_queue_expired_total", "Requests whose deadline passed in the queue", true,
+                 static_cast<double>(b.expired)});
+  out.push_back({"rtrec_queue_rejected_total", "Requests refused because the queue was full", true,
+                 static_cast<double>(b.rejected_full)});
+  out.push_back({"rtrec_queue_refused_deadline_total",
+                 "Requests refused at once because their deadline could not cover the expected "
+                 "wait and compute (batcher.deadline_admission)",
+                 true, static_cast<double>(b.refused_deadline)});
+  out.push_back({"rtrec_queue_refused_client_limit_total",
+                 "Requests refused because their client held batcher.max_queued_per_client",
+                 true, static_cast<double>(b.refused_client_limit)});
+  out.push_back({"rtrec_request_cost_seconds",
+                 "Measured compute per Recommend that deadline admission estimates with", false,
+                 b.cost_per_request_seconds});
+  auto catalog = components_.stack->catalog->Snapshot();
+  out.push_back({"rtrec_catalog_items", "Items in the catalog", false,
+                 static_cast<double>(catalog->size())});
+  out.push_back({"rtrec_catalog_version", "Version of the serving catalog (grows with every upsert)",
+                 false, static_cast<double>(catalog->version())});
   const state::ImpressionLogStats s = components_.stack->impressions->stats();
-  info->set_impressions_logged(s.logged);
-  info->set_impressions_joined(s.joined);
-  info->set_impressions_expired(s.expired);
-  info->set_feedback_late(s.late);
-  info->set_feedback_duplicate(s.duplicate);
+  out.push_back({"rtrec_impressions_logged_total", "Slates logged", true, static_cast<double>(s.logged)});
+  out.push_back({"rtrec_impressions_joined_total", "Feedback events joined to an impression", true,
+                 static_cast<double>(s.joined)});
+  out.push_back({"rtrec_impressions_expired_total", "Impressions expired without more feedback",
+                 true, static_cast<double>(s.expired)});
+  out.push_back({"rtrec_experiences_pending", "Experiences waiting for the learner", false,
+                 static_cast<double>(components_.stack->experiences->size())});
+  out.push_back({"rtrec_experiences_capacity",
+                 "Experiences that may wait for the learner (impressions.experience_capacity)", false,
+                 static_cast<double>(config_.impressions.experience_capacity)});
   const state::ExperienceBufferStats eb = components_.stack->experiences->stats();
-  info->set_experiences_pending(eb.size);
-  info->set_feedback_refused(eb.refused);
-  info->set_unanswered_dropped(eb.dropped_unanswered);
-  if (snapshot) info->set_text_encoder(snapshot->text->description());
+  out.push_back({"rtrec_feedback_refused_total",
+                 "Feedback refused with RESOURCE_EXHAUSTED because the learner was behind", true,
+                 static_cast<double>(eb.refused)});
+  out.push_back({"rtrec_unanswered_examples_dropped_total",
+                 "Default-reward examples dropped because the learner was behind", true,
+                 static_cast<double>(eb.dropped_unanswered)});
+  out.push_back({"rtrec_experiences_discarded_total",
+                 "Oldest experiences dropped unlearned because learning is off (learner.enabled false)",
+                 true, static_cast<double>(eb.discarded)});
+  out.push_back({"rtrec_feedback_late_total", "Feedback for impressions that had closed", true,
+                 static_cast<double>(s.late)});
+  out.push_back({"rtrec_feedback_duplicate_total",
+                 "Repeated feedback for one (request, item), not learned twice", true,
+                 static_cast<double>(s.duplicate)});
+  out.push_back({"rtrec_users_cached", "Users in memory (users.max_cached_users bounds it)", false,
+                 static_cast<double>(components_.stack->users->num_users())});
+  out.push_back({"rtrec_users_evicted_total", "Users evicted from memory (to the store when there is one)",
+                 true, static_cast<double>(components_.stack->users->evicted())});
+  if (components_.stack->store) {
+    const storage::StateStoreStats st = components_.stack->store->stats();
+    out.push_back({"rtrec_storage_writes_total", "Batches written to the state store", true,
+                   static_cast<double>(st.writes)});
+    out.push_back({"rtrec_storage_syncs_total", "Fsyncs of the state store's write-ahead log", true,
+                   static_cast<double>(st.syncs)});
+    out.push_back({"rtrec_checkpoints_written_total", "Model checkpoints written", true,
+                   static_cast<double>(components_.stack->checkpoints_written())});
+    out.push_back({"rtrec_checkpoint_last_seconds", "Time the last checkpoint took to write", false,
+                   components_.stack->last_checkpoint_seconds()});
+  }
+  out.push_back({"rtrec_taste_changes_total",
+                 "Changes of a user's taste detected from unclicked reports (users.taste_change_surprise)",
+                 true, static_cast<double>(components_.stack->users->taste_changes())});
   const model::PolicyParams policy = components_.stack->policy.Get();
-  info->set_temperature(policy.temperature);
-  info->set_epsilon(policy.epsilon);
+  out.push_back({"rtrec_policy_temperature", "Exploration temperature in use", false,
+                 policy.temperature});
+  out.push_back({"rtrec_policy_epsilon", "Uniform exploration share in use", false,
+                 policy.epsilon});
+  out.push_back({"rtrec_learner_enabled", "1 when the online learner runs (learner.enabled)", false,
+                 components_.stack->learner ? 1.0 : 0.0});
   if (components_.stack->learner) {
     const learner::LearnerStats l = components_.stack->learner->stats();
-    info->set_learner_enabled(true);
-    info->set_learner_steps(l.steps);
-    info->set_learner_examples(l.examples);
-    info->set_learner_skipped_steps(l.skipped_steps);
-    info->set_learning_rate(l.learning_rate);
-    info->set_last_loss(l.last_loss);
-    info->set_mean_reward(l.mean_reward);
-    info->set_importance_weight_mean(l.importance_weight_mean);
-    info->set_importance_weight_ess(l.importance_weight_ess);
-    info->set_publishes(l.publishes);
-    info->set_rejected_publishes(l.rejected_publishes);
+    out.push_back({"rtrec_learner_steps_total", "Optimizer steps of the online learner", true,
+                   static_cast<double>(l.steps)});
+    out.push_back({"rtrec_learner_examples_total", "Experiences the learner consumed", true,
+                   static_cast<double>(l.examples)});
+    out.push_back({"rtrec_learner_skipped_steps_total",
+                   "Learner steps skipped for a non-finite loss or gradient", true,
+                   static_cast<double>(l.skipped_steps)});
+    out.push_back({"rtrec_learner_loss", "Loss of the last learner step", false, l.last_loss});
+    out.push_back({"rtrec_learner_mean_reward", "Running mean reward of logged examples", false,
+                   l.mean_reward});
+    out.push_back({"rtrec_learner_importance_weight_mean",
+                   "Mean pi/beta over the last step's logged examples", false,
+                   l.importance_weight_mean});
+    out.push_back({"rtrec_learner_importance_weight_ess",
+                   "Effective sample size (sum w)^2/(n sum w^2) of the last step", false,
+                   l.importance_weight_ess});
+    out.push_back({"rtrec_learner_learning_rate", "Learning rate in use", false, l.learning_rate});
+    out.push_back({"rtrec_learner_publishes_total", "Snapshots the learner published", true,
+                   static_cast<double>(l.publishes)});
+    out.push_back({"rtrec_learner_rejected_publishes_total",
+                   "Snapshots of the learner refused by the publish check (the learner went back)",
+                   true, static_cast<double>(l.rejected_publishes)});
   }
   if (components_.stack->tuner) {
     const tuner::TunerState t = components_.stack->tuner->state();
-    auto* out = info->mutable_tuner();
-    out->set_learning_rate(t.learning_rate);
-    out->set_exploration(t.exploration);
-    out->set_rounds(t.rounds);
-    out->set_best_objective(t.best_objective);
-    out->set_best_learning_rate(t.best_learning_rate);
-    out->set_best_exploration(t.best_exploration);
+    out.push_back({"rtrec_tuner_learning_rate", "Learning rate the tuner chose for this round",
+                   false, t.learning_rate});
+    out.push_back({"rtrec_tuner_exploration", "Exploration share epsilon the tuner chose", false,
+                   t.exploration});
+    out.push_back({"rtrec_tuner_rounds_total", "Tuner rounds completed", true,
+                   static_cast<double>(t.rounds)});
+    out.push_back({"rtrec_tuner_round_reward", "Mean reward of the last completed round", false,
+                   t.last_objective});
+    out.push_back({"rtrec_tuner_best_round_reward", "Best mean reward of a round so far", false,
+                   t.best_objective});
+    out.push_back({"rtrec_tuner_best_learning_rate", "Learning rate of the best round so far", false,
+                   t.best_learning_rate});
+    out.push_back({"rtrec_tuner_best_exploration", "Exploration share of the best round so far",
+                   false, t.best_exploration});
+  }
+  return out;
+}
+
+void RecommenderService::FillModelInfo(rtrec::v1::ModelInfo* info) const {
+  absl::flat_hash_map<std::string, double> values;
+  for (const ScrapedValue& v : CollectMetrics()) {
+    values[v.name] = v.value;
+    auto* m = info->add_metrics();
+    m->set_name(v.name);
+    m->set_help(v.help);
+    m->set_counter(v.is_counter);
+    m->set_value(v.value);
+  }
+  for (const auto& [field, metric] : kModelInfoFields) {
+    if (auto it = values.find(metric); it != values.end()) SetNumericField(info, field, it->second);
+  }
+  if (!ready()) return;
+  auto snapshot = components_.stack->models.Current();
+  if (snapshot) {
+    info->set_device(snapshot->device);
+    info->set_text_encoder(snapshot->text->description());
+  }
+  if (components_.stack->tuner) {
+    const tuner::TunerState t = components_.stack->tuner->state();
     for (const auto& r : t.history) {
-      auto* h = out->add_history();
+      auto* h = info->mutable_tuner()->add_history();
       h->set_round(r.round);
       h->set_learning_rate(r.learning_rate);
       h->set_exploration(r.exploration);

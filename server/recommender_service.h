@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "common/clock.h"
 #include "common/serial_executor.h"
 #include "config/options.h"
@@ -26,6 +27,7 @@
 #include "model/model_store.h"
 #include "state/user_state.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "common/logging.h"
 #include "server/access_control.h"
 #include "server/metrics.h"
 #include "serving/serving_stack.h"
@@ -48,6 +50,10 @@ struct ServingComponents {
 // (gRPC's typed reader reports it as an ordinary end of stream).
 using RecommenderServiceBase = rtrec::v1::Recommender::WithRawCallbackMethod_StreamFeedback<
     rtrec::v1::Recommender::CallbackService>;
+
+// ModelInfo's typed fields ("field" or "tuner.field") and the metric of
+// CollectMetrics() each is read from.
+absl::Span<const std::pair<const char*, const char*>> ModelInfoFieldMetrics();
 
 class RecommenderService final : public RecommenderServiceBase {
  public:
@@ -79,7 +85,11 @@ class RecommenderService final : public RecommenderServiceBase {
   absl::StatusOr<rtrec::v1::FeedbackResponse> ProcessFeedback(
       const rtrec::v1::FeedbackRequest& request);
 
-  // Fills a ModelInfo from the components.
+  // Every counter and gauge of the serving components, read now: the one
+  // collected set that /metrics exports and GetModelInfo returns.
+  std::vector<ScrapedValue> CollectMetrics() const;
+  // Fills a ModelInfo from CollectMetrics() (its `metrics` and typed fields)
+  // plus the device, text tower and tuner history.
   void FillModelInfo(rtrec::v1::ModelInfo* info) const;
 
  private:
@@ -97,7 +107,13 @@ class RecommenderService final : public RecommenderServiceBase {
   void Finish(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
               const char* method, absl::Time started, const absl::Status& status);
 
+  absl::StatusOr<rtrec::v1::FeedbackResponse> JoinOrQueueFeedback(
+      const rtrec::v1::FeedbackRequest& request);
+
   const config::RtrecConfig config_;
+  // Feedback refused because the learner is behind comes in bursts: one log
+  // line per 10 s at most.
+  logging::RateLimitedLog feedback_refused_log_{absl::Seconds(10)};
   ServerMetrics* const metrics_;
   Clock* const clock_;
   const AccessControl* const access_;

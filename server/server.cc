@@ -4,20 +4,39 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpc/support/log.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/build_info.h"
+#include "common/logging.h"
 #include "learner/checkpointing.h"
 #include "storage/state_keys.h"
 
 namespace rtrec::server {
 
+namespace {
+
+// gRPC's own messages go to rtrec's log (component "grpc").
+void LogFromGrpc(gpr_log_func_args* args) {
+  const logging::Level level = args->severity == GPR_LOG_SEVERITY_ERROR ? logging::Level::kError
+                               : args->severity == GPR_LOG_SEVERITY_INFO ? logging::Level::kInfo
+                                                                         : logging::Level::kDebug;
+  logging::Log(level, "grpc", absl::StrCat(args->message, " (", args->file, ":", args->line, ")"));
+}
+
+}  // namespace
+
 RtrecServer::RtrecServer(const config::RtrecConfig& config, Clock* clock)
-    : config_(config), clock_(clock) {}
+    : config_(config), clock_(clock) {
+  static std::once_flag routed;
+  std::call_once(routed, [] { gpr_set_log_function(LogFromGrpc); });
+}
 
 absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
     const config::RtrecConfig& config, Clock* clock) {
@@ -36,7 +55,17 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
   s->service_ = std::make_unique<RecommenderService>(config, &s->metrics_, clock, s->access_.get());
   s->admin_ = std::make_unique<AdminService>(&s->metrics_, s->access_.get());
   if (!config.server.metrics_address.empty()) {
-    auto port = s->metrics_.StartHttpEndpoint(config.server.metrics_address);
+    RtrecServer* self = s.get();
+    auto port = s->metrics_.StartHttpEndpoint(
+        config.server.metrics_address,
+        [self] {
+          return self->stopping_.load() ? ProbeResult{false, "stopping"} : ProbeResult{true, "ok"};
+        },
+        [self] {
+          if (self->stopping_.load()) return ProbeResult{false, "draining: shutting down"};
+          if (!self->service_->ready()) return ProbeResult{false, "loading the model and catalog"};
+          return ProbeResult{true, "ready"};
+        });
     if (!port.ok()) return port.status();
     s->metrics_port_ = *port;
   }
@@ -59,6 +88,7 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
         " (in use by another process, or not an address of this host)"));
   }
   auto* health = s->grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(kHealthServiceName, false);
   health->SetServingStatus(false);
   RtrecServer* raw = s.get();
   s->metrics_.SetScrapeSource([raw] { return raw->Scrape(); });
@@ -123,8 +153,8 @@ absl::StatusOr<rtrec::v1::RollbackModelResponse> RtrecServer::RollbackModel(int6
     return absl::OkStatus();
   });
   if (!swapped.ok()) return swapped;
-  std::fprintf(stderr, "rtrec: rolled back to the weights of model v%lld, serving as v%lld\n",
-               static_cast<long long>(model_version), static_cast<long long>(out.serving_version()));
+  logging::Warning("admin", absl::StrCat("rolled back to the weights of model v", model_version,
+                                         ", serving as v", out.serving_version()));
   return out;
 }
 
@@ -197,7 +227,7 @@ absl::Status RtrecServer::Load() {
     while (!stop_maintenance_.WaitForNotificationWithTimeout(tick)) {
       stack_->impressions->ExpireDue();
       if (auto s = stack_->users->FlushTastes(); !s.ok()) {
-        std::fprintf(stderr, "rtrec: %s\n", std::string(s.status().message()).c_str());
+        logging::Error("users", s.status().message());
       }
     }
   });
@@ -207,146 +237,35 @@ absl::Status RtrecServer::Load() {
   c.batcher = batcher_.get();
   service_->SetReady(c);
   admin_->SetReady(this);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, true);
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   return absl::OkStatus();
 }
 
 std::vector<ScrapedValue> RtrecServer::Scrape() const {
-  std::vector<ScrapedValue> out;
-  if (!service_->ready()) {
-    out.push_back({"rtrec_ready", "1 once model and catalog are loaded", false, 0});
-    return out;
-  }
-  out.push_back({"rtrec_ready", "1 once model and catalog are loaded", false, 1});
-  auto snap = stack_->models.Current();
-  out.push_back({"rtrec_model_version", "Version of the serving model snapshot", false,
-                 snap ? static_cast<double>(snap->version) : 0});
-  out.push_back({"rtrec_model_swaps_total", "Model snapshots swapped into serving", true,
-                 static_cast<double>(stack_->models.swaps())});
-  out.push_back({"rtrec_model_rejected_swaps_total", "Snapshots refused by the publish checks",
-                 true, static_cast<double>(stack_->models.rejected())});
-  out.push_back({"rtrec_model_published_timestamp_seconds",
-                 "Unix time when the serving snapshot was swapped in (or loaded)", false,
-                 absl::ToDoubleSeconds(stack_->models.published_at() - absl::UnixEpoch())});
-  const model::BatcherStats b = batcher_->stats();
-  out.push_back({"rtrec_queue_depth", "Requests waiting in the inference queue", false,
-                 static_cast<double>(b.queue_depth)});
-  out.push_back({"rtrec_queue_capacity", "Requests the inference queue holds (batcher.max_queue_size)",
-                 false, static_cast<double>(config_.batcher.max_queue_size)});
-  out.push_back({"rtrec_batches_total", "Inference batches run", true, static_cast<double>(b.batches)});
-  out.push_back({"rtrec_queue_expired_total", "Requests whose deadline passed in the queue", true,
-                 static_cast<double>(b.expired)});
-  out.push_back({"rtrec_queue_rejected_total", "Requests refused because the queue was full", true,
-                 static_cast<double>(b.rejected_full)});
-  out.push_back({"rtrec_queue_refused_deadline_total",
-                 "Requests refused at once because their deadline could not cover the expected "
-                 "wait and compute (batcher.deadline_admission)",
-                 true, static_cast<double>(b.refused_deadline)});
-  out.push_back({"rtrec_queue_refused_client_limit_total",
-                 "Requests refused because their client held batcher.max_queued_per_client",
-                 true, static_cast<double>(b.refused_client_limit)});
-  out.push_back({"rtrec_request_cost_seconds",
-                 "Measured compute per Recommend that deadline admission estimates with", false,
-                 b.cost_per_request_seconds});
-  auto catalog = stack_->catalog->Snapshot();
-  out.push_back({"rtrec_catalog_items", "Items in the catalog", false,
-                 static_cast<double>(catalog->size())});
-  const state::ImpressionLogStats s = stack_->impressions->stats();
-  out.push_back({"rtrec_impressions_logged_total", "Slates logged", true, static_cast<double>(s.logged)});
-  out.push_back({"rtrec_impressions_joined_total", "Feedback events joined to an impression", true,
-                 static_cast<double>(s.joined)});
-  out.push_back({"rtrec_impressions_expired_total", "Impressions expired without more feedback",
-                 true, static_cast<double>(s.expired)});
-  out.push_back({"rtrec_experiences_pending", "Experiences waiting for the learner", false,
-                 static_cast<double>(stack_->experiences->size())});
-  out.push_back({"rtrec_experiences_capacity",
-                 "Experiences that may wait for the learner (impressions.experience_capacity)", false,
-                 static_cast<double>(config_.impressions.experience_capacity)});
-  const state::ExperienceBufferStats eb = stack_->experiences->stats();
-  out.push_back({"rtrec_feedback_refused_total",
-                 "Feedback refused with RESOURCE_EXHAUSTED because the learner was behind", true,
-                 static_cast<double>(eb.refused)});
-  out.push_back({"rtrec_unanswered_examples_dropped_total",
-                 "Default-reward examples dropped because the learner was behind", true,
-                 static_cast<double>(eb.dropped_unanswered)});
-  out.push_back({"rtrec_experiences_discarded_total",
-                 "Oldest experiences dropped unlearned because learning is off (learner.enabled false)",
-                 true, static_cast<double>(eb.discarded)});
-  out.push_back({"rtrec_feedback_late_total", "Feedback for impressions that had closed", true,
-                 static_cast<double>(s.late)});
-  out.push_back({"rtrec_feedback_duplicate_total",
-                 "Repeated feedback for one (request, item), not learned twice", true,
-                 static_cast<double>(s.duplicate)});
-  out.push_back({"rtrec_users_cached", "Users in memory (users.max_cached_users bounds it)", false,
-                 static_cast<double>(stack_->users->num_users())});
-  out.push_back({"rtrec_users_evicted_total", "Users evicted from memory (to the store when there is one)",
-                 true, static_cast<double>(stack_->users->evicted())});
-  if (stack_->store) {
-    const storage::StateStoreStats st = stack_->store->stats();
-    out.push_back({"rtrec_storage_writes_total", "Batches written to the state store", true,
-                   static_cast<double>(st.writes)});
-    out.push_back({"rtrec_storage_syncs_total", "Fsyncs of the state store's write-ahead log", true,
-                   static_cast<double>(st.syncs)});
-    out.push_back({"rtrec_checkpoints_written_total", "Model checkpoints written", true,
-                   static_cast<double>(stack_->checkpoints_written())});
-    out.push_back({"rtrec_checkpoint_last_seconds", "Time the last checkpoint took to write", false,
-                   stack_->last_checkpoint_seconds()});
-  }
-  out.push_back({"rtrec_taste_changes_total",
-                 "Changes of a user's taste detected from unclicked reports (users.taste_change_surprise)",
-                 true, static_cast<double>(stack_->users->taste_changes())});
-  const model::PolicyParams policy = stack_->policy.Get();
-  out.push_back({"rtrec_policy_temperature", "Exploration temperature in use", false,
-                 policy.temperature});
-  out.push_back({"rtrec_policy_epsilon", "Uniform exploration share in use", false,
-                 policy.epsilon});
-  if (stack_->learner) {
-    const learner::LearnerStats l = stack_->learner->stats();
-    out.push_back({"rtrec_learner_steps_total", "Optimizer steps of the online learner", true,
-                   static_cast<double>(l.steps)});
-    out.push_back({"rtrec_learner_examples_total", "Experiences the learner consumed", true,
-                   static_cast<double>(l.examples)});
-    out.push_back({"rtrec_learner_skipped_steps_total",
-                   "Learner steps skipped for a non-finite loss or gradient", true,
-                   static_cast<double>(l.skipped_steps)});
-    out.push_back({"rtrec_learner_loss", "Loss of the last learner step", false, l.last_loss});
-    out.push_back({"rtrec_learner_mean_reward", "Running mean reward of logged examples", false,
-                   l.mean_reward});
-    out.push_back({"rtrec_learner_importance_weight_mean",
-                   "Mean pi/beta over the last step's logged examples", false,
-                   l.importance_weight_mean});
-    out.push_back({"rtrec_learner_importance_weight_ess",
-                   "Effective sample size (sum w)^2/(n sum w^2) of the last step", false,
-                   l.importance_weight_ess});
-    out.push_back({"rtrec_learner_learning_rate", "Learning rate in use", false, l.learning_rate});
-    out.push_back({"rtrec_learner_publishes_total", "Snapshots the learner published", true,
-                   static_cast<double>(l.publishes)});
-  }
-  if (stack_->tuner) {
-    const tuner::TunerState t = stack_->tuner->state();
-    out.push_back({"rtrec_tuner_learning_rate", "Learning rate the tuner chose for this round",
-                   false, t.learning_rate});
-    out.push_back({"rtrec_tuner_exploration", "Exploration share epsilon the tuner chose", false,
-                   t.exploration});
-    out.push_back({"rtrec_tuner_rounds_total", "Tuner rounds completed", true,
-                   static_cast<double>(t.rounds)});
-    out.push_back({"rtrec_tuner_round_reward", "Mean reward of the last completed round", false,
-                   t.last_objective});
-    out.push_back({"rtrec_tuner_best_round_reward", "Best mean reward of a round so far", false,
-                   t.best_objective});
-  }
+  const BuildInfo& build = GetBuildInfo();
+  std::vector<ScrapedValue> out = {
+      {"rtrec_build_info", "1, labelled with the version, git revision and build type", false, 1,
+       {{"version", build.version}, {"revision", build.revision}, {"build_type", build.build_type}}}};
+  std::vector<ScrapedValue> values = service_->CollectMetrics();
+  out.insert(out.end(), std::make_move_iterator(values.begin()), std::make_move_iterator(values.end()));
   return out;
 }
 
 void RtrecServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  metrics_.StopHttpEndpoint();
-  metrics_.SetScrapeSource(nullptr);
+  // Drain: /readyz answers 503 and health NOT_SERVING while the calls in
+  // flight finish (up to 5 s); /metrics is scraped until the components it
+  // reads begin to stop.
+  stopping_.store(true);
   if (grpc_server_) {
+    grpc_server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, false);
     grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   }
+  metrics_.StopHttpEndpoint();
+  metrics_.SetScrapeSource(nullptr);
   stop_maintenance_.Notify();
   if (maintenance_.joinable()) maintenance_.join();
   if (admin_) admin_->Stop();  // before the learner: a rollback waits for its thread
@@ -358,14 +277,13 @@ void RtrecServer::Shutdown() {
     // refused), then the whole state is checkpointed.
     stack_->learner->PublishPending();
     if (auto s = CheckpointNow(); !s.ok()) {
-      std::fprintf(stderr, "rtrec: checkpoint at shutdown not written: %s\n",
-                   std::string(s.status().message()).c_str());
+      logging::Error("checkpoints", absl::StrCat("checkpoint at shutdown not written: ", s.status().message()));
     }
   }
   stack_->publisher.reset();
   stack_->catalog_writer.reset();  // finishes queued upserts and publishes
   if (auto s = stack_->users->FlushTastes(); !s.ok()) {
-    std::fprintf(stderr, "rtrec: %s\n", std::string(s.status().message()).c_str());
+    logging::Error("users", s.status().message());
   }
   if (stack_->store) stack_->store->Sync().IgnoreError();
 }

@@ -10,6 +10,7 @@
 #ifndef RTREC_SERVER_SERVER_H_
 #define RTREC_SERVER_SERVER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -28,6 +29,9 @@
 #include "serving/serving_stack.h"
 
 namespace rtrec::server {
+
+// The name grpc.health.v1 answers for besides "" (the whole server).
+inline constexpr char kHealthServiceName[] = "rtrec.v1.Recommender";
 
 class RtrecServer final : public CheckpointOperations {
  public:
@@ -89,6 +93,8 @@ class RtrecServer final : public CheckpointOperations {
   rtrec::Notification stop_maintenance_;
   std::thread maintenance_;
   bool shut_down_ = false;
+  // Set when Shutdown begins: /readyz answers 503 from then on (drain).
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace rtrec::server

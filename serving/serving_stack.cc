@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "common/logging.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -27,7 +28,7 @@ void ServingStack::Log(const std::string& message) const {
   if (options_.log) {
     options_.log(message);
   } else {
-    std::fprintf(stderr, "rtrec: %s\n", message.c_str());
+    logging::Info("serving", message);
   }
 }
 

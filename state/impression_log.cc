@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "common/refusal.h"
+#include "common/logging.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "rtrec/storage/v1/state.pb.h"
@@ -158,10 +160,12 @@ RewardTotals LoggedRewards(const std::vector<Experience>& batch) {
 }
 
 absl::Status ExperienceBuffer::FullError() const {
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "the learner is behind: ", items_.size() + reserved_,
-      " experiences wait (impressions.experience_capacity = ", capacity_,
-      "); retry this feedback later"));
+  return WithReason(WithRetryAfter(absl::ResourceExhaustedError(absl::StrCat(
+                                        "the learner is behind: ", items_.size() + reserved_,
+                                        " experiences wait (impressions.experience_capacity = ",
+                                        capacity_, "); retry this feedback later")),
+                                    absl::Seconds(1)),
+                    reason::kLearnerBehind);
 }
 
 bool ExperienceBuffer::MakeRoomLocked() {
@@ -355,8 +359,7 @@ void ImpressionLog::Record(Impression impression) {
   // An impression that cannot be written is still served; its feedback
   // after a restart would be answered NOT_FOUND.
   if (auto s = WriteJournalLocked(); !s.ok()) {
-    std::fprintf(stderr, "rtrec: impression %s not stored: %s\n", id.c_str(),
-                 std::string(s.message()).c_str());
+    logging::Error("impressions", absl::StrCat("impression ", id, " not stored: ", s.message()));
   }
 }
 
@@ -523,8 +526,7 @@ int64_t ImpressionLog::ExpireDue() {
   rtrec::MutexLock lock(&mu_);
   const int64_t n = ExpireLocked(clock_->Now());
   if (auto s = WriteJournalLocked(); !s.ok()) {
-    std::fprintf(stderr, "rtrec: closing impressions not stored: %s\n",
-                 std::string(s.message()).c_str());
+    logging::Error("impressions", absl::StrCat("closing impressions not stored: ", s.message()));
   }
   return n;
 }

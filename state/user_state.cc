@@ -4,8 +4,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "common/logging.h"
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "rtrec/storage/v1/state.pb.h"
 #include "storage/state_keys.h"
 
@@ -161,8 +163,8 @@ UserState::Shard& UserState::ShardFor(const std::string& user_id) const {
 namespace {
 
 void LogUnreadable(const std::string& key, const char* what) {
-  std::fprintf(stderr, "rtrec: storage: record '%s' is not a %s; the user starts afresh\n",
-               key.c_str(), what);
+  logging::Warning("users", absl::StrCat("storage record '", key, "' is not a ", what,
+                                         "; the user starts afresh"));
 }
 
 }  // namespace
@@ -181,7 +183,7 @@ UserState::User* UserState::FindLocked(Shard& shard, const std::string& user_id,
     auto history = store_->Get(hkey);
     storage::v1::UserHistoryRecord h;
     if (!history.ok()) {
-      std::fprintf(stderr, "rtrec: %s\n", std::string(history.status().message()).c_str());
+      logging::Error("users", history.status().message());
     } else if (history->has_value()) {
       if (h.ParseFromString(**history)) {
         found = true;
@@ -219,7 +221,7 @@ UserState::User* UserState::FindLocked(Shard& shard, const std::string& user_id,
       storage::WriteBatch batch;
       batch.Put(storage::TasteKey(victim), EncodeTaste(v->second.taste));
       if (auto s = store_->Write(batch); !s.ok()) {
-        std::fprintf(stderr, "rtrec: %s\n", std::string(s.message()).c_str());
+        logging::Error("users", s.message());
       }
     }
     shard.dirty_tastes.erase(victim);
@@ -339,7 +341,7 @@ void UserState::LearnTaste(const std::string& user_id, const std::vector<float>&
     u.since_change = 0;
     taste_changes_.fetch_add(1, std::memory_order_relaxed);
     if (auto s = WriteHistoryLocked(user_id, u); !s.ok()) {
-      std::fprintf(stderr, "rtrec: %s\n", std::string(s.message()).c_str());
+      logging::Error("users", s.message());
     }
   }
 }

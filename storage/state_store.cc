@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include "common/logging.h"
 #include "absl/strings/str_cat.h"
 #include "common/mutex.h"
 
@@ -99,7 +100,7 @@ class RocksDbStore final : public StateStore {
 
  private:
   void SyncLogged() {
-    if (auto s = Sync(); !s.ok()) std::fprintf(stderr, "rtrec: %s\n", std::string(s.message()).c_str());
+    if (auto s = Sync(); !s.ok()) logging::Error("storage", s.message());
   }
 
   std::unique_ptr<rocksdb::DB> db_;

@@ -64,8 +64,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -555,7 +555,7 @@ std::string VwBinary() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec-bandit-bench --policy rtrec|linucb|random|oracle [flags]: one learner against the contextual-bandit world");
   rtrec::sim::BanditWorldOptions wo;
   wo.num_users = absl::GetFlag(FLAGS_users);
   wo.num_items = absl::GetFlag(FLAGS_items);

@@ -2,10 +2,10 @@
 //
 //   rtrec-cli [--target HOST:PORT] [--timeout_s S] COMMAND [flags]
 //
-//   health                                    grpc.health.v1 check; exit 0 iff SERVING
+//   health [--service NAME]                   grpc.health.v1 check; exit 0 iff SERVING
 //   recommend --user U [--query Q] [--k N] [--candidates a,b] [--context a,b]
 //             [--greedy] [--allow_recent]
-//   feedback  --user U --item I [--request_id R] [--reward X] [--event click]
+//   feedback  --user U --item I [--request_id R] [--reward X] [--event click|EVENT_TYPE_CLICK]
 //   upsert    --items FILE.jsonl | --item_id ID --title T [--text X] [--tags a,b]
 //   info                                      GetModelInfo
 //   model list                                the model checkpoints (Admin)
@@ -29,13 +29,16 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/command_line.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/catalog.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
@@ -57,7 +60,10 @@ ABSL_FLAG(bool, allow_recent, false, "recommend: allow items of the user's recen
 ABSL_FLAG(std::string, item, "", "feedback: item id");
 ABSL_FLAG(std::string, request_id, "", "feedback: request_id of the slate (empty: organic event)");
 ABSL_FLAG(double, reward, 1.0, "feedback: reward");
-ABSL_FLAG(std::string, event, "click", "feedback: view|click|purchase|dwell|dismiss");
+ABSL_FLAG(std::string, event, "click",
+          "feedback: view|click|purchase|dwell|dismiss (or the API's EVENT_TYPE_CLICK etc.)");
+ABSL_FLAG(std::string, service, "",
+          "health: the service name to check (\"\" the whole server, or rtrec.v1.Recommender)");
 ABSL_FLAG(std::string, items, "", "upsert: JSONL file of items ({item_id,title,text,tags} a line)");
 ABSL_FLAG(std::string, item_id, "", "upsert: one item's id");
 ABSL_FLAG(std::string, title, "", "upsert: one item's title");
@@ -66,7 +72,7 @@ ABSL_FLAG(std::string, tags, "", "upsert: one item's comma-separated tags");
 
 namespace {
 
-constexpr int kUsageError = 2;
+constexpr int kUsageError = rtrec::kUsageErrorExit;
 
 int Usage(const std::string& why) {
   fprintf(stderr, "rtrec-cli: %s\n%s\n", why.c_str(), std::string(absl::ProgramUsageMessage()).c_str());
@@ -130,10 +136,33 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials() {
   return grpc::SslCredentials(ssl);
 }
 
+// The refusal's google.rpc details, as one line each: the reason, when a
+// retry can succeed, and which fields are wrong.
+void PrintErrorDetails(const grpc::Status& status) {
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return;
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::RetryInfo retry;
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&info)) {
+      fprintf(stderr, "  reason: %s\n", info.reason().c_str());
+    } else if (any.UnpackTo(&retry)) {
+      fprintf(stderr, "  retry after: %.3f s\n",
+              static_cast<double>(retry.retry_delay().seconds()) + retry.retry_delay().nanos() / 1e9);
+    } else if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) {
+        fprintf(stderr, "  field %s: %s\n", v.field().c_str(), v.description().c_str());
+      }
+    }
+  }
+}
+
 int PrintOrFail(const grpc::Status& status, const google::protobuf::Message& response) {
   if (!status.ok()) {
     fprintf(stderr, "rtrec-cli: %s: %s\n", CodeName(status).c_str(),
             status.error_message().c_str());
+    PrintErrorDetails(status);
     return 1;
   }
   std::string json;
@@ -151,7 +180,9 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
   grpc::health::v1::HealthCheckResponse response;
-  grpc::Status status = stub->Check(&ctx, grpc::health::v1::HealthCheckRequest(), &response);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(absl::GetFlag(FLAGS_service));
+  grpc::Status status = stub->Check(&ctx, request, &response);
   if (!status.ok()) {
     fprintf(stderr, "rtrec-cli: %s: %s\n", CodeName(status).c_str(),
             status.error_message().c_str());
@@ -162,6 +193,7 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
 }
 
 int Recommend(rtrec::v1::Recommender::Stub* stub) {
+  if (absl::GetFlag(FLAGS_user).empty()) return Usage("recommend needs --user");
   rtrec::v1::RecommendRequest request;
   request.set_user_id(absl::GetFlag(FLAGS_user));
   request.set_query(absl::GetFlag(FLAGS_query));
@@ -177,16 +209,21 @@ int Recommend(rtrec::v1::Recommender::Stub* stub) {
 }
 
 int Feedback(rtrec::v1::Recommender::Stub* stub) {
+  if (absl::GetFlag(FLAGS_user).empty() || absl::GetFlag(FLAGS_item).empty()) {
+    return Usage("feedback needs --user and --item");
+  }
   rtrec::v1::FeedbackRequest request;
   request.set_request_id(absl::GetFlag(FLAGS_request_id));
   request.set_user_id(absl::GetFlag(FLAGS_user));
   request.set_item_id(absl::GetFlag(FLAGS_item));
   request.set_reward(absl::GetFlag(FLAGS_reward));
   rtrec::v1::EventType type;
-  const std::string name = "EVENT_TYPE_" + absl::AsciiStrToUpper(absl::GetFlag(FLAGS_event));
-  if (!rtrec::v1::EventType_Parse(name, &type)) {
+  // The API's name (EVENT_TYPE_CLICK) or its short form (click).
+  std::string name = absl::AsciiStrToUpper(absl::GetFlag(FLAGS_event));
+  if (!absl::StartsWith(name, "EVENT_TYPE_")) name = "EVENT_TYPE_" + name;
+  if (!rtrec::v1::EventType_Parse(name, &type) || type == rtrec::v1::EVENT_TYPE_UNSPECIFIED) {
     return Usage(absl::StrCat("--event: unknown event type '", absl::GetFlag(FLAGS_event),
-                              "' (view, click, purchase, dwell, dismiss)"));
+                              "' (view, click, purchase, dwell, dismiss, or EVENT_TYPE_CLICK etc.)"));
   }
   request.set_event_type(type);
   grpc::ClientContext ctx;
@@ -257,15 +294,17 @@ int Model(const std::shared_ptr<grpc::Channel>& channel, const std::vector<char*
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  std::vector<char*> args = rtrec::ParseCommandLineOrExit(
+      argc, argv,
       "rtrec-cli [--target HOST:PORT] [--timeout_s S] [--token T] [--tls_ca CA.pem "
       "[--tls_cert C.pem --tls_key K.pem]] health|recommend|feedback|upsert|info [flags]\n"
       "  recommend --user U [--query Q] [--k N] [--candidates a,b] [--context a,b] [--greedy] "
       "[--allow_recent]\n"
       "  feedback --user U --item I [--request_id R] [--reward X] [--event click]\n"
       "  upsert --items FILE.jsonl | --item_id ID --title T [--text X] [--tags a,b]\n"
-      "  model list | model rollback VERSION | model export VERSION DIR");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "  model list | model rollback VERSION | model export VERSION DIR\n"
+      "Exit status: 0 ok (health: SERVING), 1 the server refused or could not be reached, "
+      "2 bad usage");
   if (args.size() < 2) return Usage("expected a command");
   const std::string command = args[1];
   auto credentials = Credentials();

@@ -20,9 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "config/options.h"
@@ -139,8 +138,8 @@ int MovieLens() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("rtrec-eval open-bandit|movielens|movielens-sample [flags]; see tools/eval.cc");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  std::vector<char*> args = rtrec::ParseCommandLineOrExit(
+      argc, argv, "rtrec-eval open-bandit|movielens|movielens-sample [flags]; see tools/eval.cc");
   if (args.size() != 2) return Fail(absl::InvalidArgumentError("expected one command: open-bandit, movielens or movielens-sample"));
   const std::string command = args[1];
   if (command == "open-bandit") return OpenBandit();

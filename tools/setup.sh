@@ -16,6 +16,8 @@ RUNTIME_PACKAGES=(
   librocksdb7.8
   # The /metrics endpoint (server/metrics_http_server.h).
   libcpp-httplib0.11
+  # Logging (common/logging.h).
+  libspdlog1.10 libfmt9
   # Debian's libtorch links the generic libblas.so.3; without an optimised
   # BLAS it falls back to the netlib reference one, ~16x slower on matmul
   # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
@@ -29,6 +31,7 @@ BUILD_PACKAGES=(
   librocksdb-dev zlib1g-dev
   # /metrics over cpp-httplib; TLS material checks with OpenSSL (server/tls.h).
   libcpp-httplib-dev libssl-dev
+  libspdlog-dev
   libopenblas0-openmp
 )
 DEV_PACKAGES=(
@@ -39,7 +42,20 @@ DEV_PACKAGES=(
   # The TLS tests make their certificates with openssl; tools/fuzz.sh builds
   # the libFuzzer target with clang 14.
   openssl clang-14 libclang-rt-14-dev
+  # The client packages' tests (clients/): Python with Debian's gRPC, and
+  # Node.js with npm (the packages' dependencies come from the npm registry).
+  python3-grpcio python3-protobuf python3-venv python3-setuptools python3-pip
 )
+# Node.js and kubectl are taken as the machine has them when it does (a
+# machine may carry newer ones than Debian's, which would conflict);
+# otherwise Debian's.
+if ! command -v node > /dev/null || ! command -v npm > /dev/null; then
+  DEV_PACKAGES+=(nodejs npm)
+fi
+# deploy/k8s is checked with kubectl (tests/deploy/check_k8s.sh).
+if ! command -v kubectl > /dev/null; then
+  DEV_PACKAGES+=(kubernetes-client)
+fi
 
 case "${1:-}" in
   --runtime) PACKAGES=("${RUNTIME_PACKAGES[@]}") ;;

@@ -23,8 +23,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "config/options.h"
@@ -134,7 +134,7 @@ std::string Bar(const rtrec::sim::WindowReport& w, double scale) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::ParseCommandLine(argc, argv);
+  rtrec::ParseCommandLineOrExit(argc, argv, "rtrec-sim [--target HOST:PORT] [flags]: simulated users driving a running rtrec server");
   std::string catalog_path = absl::GetFlag(FLAGS_catalog);
   if (catalog_path.empty()) catalog_path = rtrec::config::DefaultCatalogPath();
   auto items = rtrec::model::ReadCatalogJsonl(catalog_path, 1 << 20);
@@ -188,7 +188,10 @@ int main(int argc, char** argv) {
   printf("rtrec-sim: %d users, %zu items in %zu topics, %.0f requests/s, k=%d, shift at %.0f s\n",
          wo.num_users, world->items().size(), world->topics().size(), so.rate, static_cast<int>(so.k),
          wo.shift_at_s);
-  printf("  bar: # served (expected click rate of the served slates), r random slate, o oracle\n");
+  printf("  each line is one window: its end; a bar (# served, r random slate, o oracle); served = the expected\n"
+         "  click rate of the slates rtrec served (clicks = the clicks the simulated users made); oracle = the\n"
+         "  best slate's; random = a uniformly random slate's; then the model version serving (v), swaps so far,\n"
+         "  learner steps, eps = the exploration share in use, fb = feedback events sent in the window\n");
   fflush(stdout);
   // A fixed scale, so the bars of different windows compare.
   const double scale = (wo.base_ctr + wo.like_ctr) * 1.3;
@@ -211,8 +214,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   rtrec::sim::SummarizeShift(*world, &*summary, 3, absl::GetFlag(FLAGS_recover_to));
-  printf("rtrec-sim: served/oracle %.3f before the shift (last 3 windows), %.3f after; ", summary->before_shift,
-         summary->after_shift);
+  printf("rtrec-sim: served/oracle (the share of the oracle's click rate rtrec reached) %.3f over the last 3 "
+         "windows before the shift, %.3f averaged over every window after it; ",
+         summary->before_shift, summary->after_shift);
   if (summary->feedback_to_recover >= 0) {
     printf("at 90%% of %.3f again after %lld feedback events (%.0f s)\n", summary->recovery_level,
            static_cast<long long>(summary->feedback_to_recover), summary->seconds_to_recover);

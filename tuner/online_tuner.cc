@@ -1,5 +1,8 @@
 #include "tuner/online_tuner.h"
 
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+
 #include <algorithm>
 #include <cmath>
 #include <utility>
@@ -100,6 +103,11 @@ void OnlineTuner::EndRound() {
   if (state_.history.size() > TunerState::kHistory) state_.history.erase(state_.history.begin());
   state_.learning_rate = lr;
   state_.exploration = setting_[1];
+  logging::Info("tuner", absl::StrFormat(
+      "round %d: mean reward %.4f over %d examples at learning rate %.3g, epsilon %.3f; next: "
+      "learning rate %.3g, epsilon %.3f (best so far %.4f)",
+      round.round, objective, round.examples, round.learning_rate, round.exploration, lr,
+      setting_[1], state_.best_objective));
 }
 
 void OnlineTuner::Restore(const std::vector<TunerRound>& rounds, double learning_rate,

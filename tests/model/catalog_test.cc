@@ -53,7 +53,7 @@ TEST(CatalogTest, UpsertInsertsUpdatesAndKeepsIndices) {
   // Full: a new item is refused, the catalog unchanged.
   auto full = (*catalog)->Upsert({Item("d", 4)});
   ASSERT_FALSE(full.ok());
-  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*catalog)->Snapshot()->size(), 3);
 }
 

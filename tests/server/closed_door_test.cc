@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -19,11 +20,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "server/grpc_status.h"
 #include "server/server.h"
 #include "tests/server/test_util.h"
 
@@ -464,6 +468,11 @@ TEST(FairnessTest, AFloodingClientIsBoundedAndThePoliteOneIsServed) {
     EXPECT_THAT(c->status.error_message(), HasSubstr("batcher.max_queued_per_client"));
     auto hint = c->ctx.GetServerTrailingMetadata().find("retry-after-ms");
     if (hint != c->ctx.GetServerTrailingMetadata().end()) retry_hint = std::string(hint->second.data(), hint->second.size());
+    // The same facts as google.rpc details: why, and after how long.
+    const rtrec::testing::ErrorDetails details = rtrec::testing::DecodeErrorDetails(c->status);
+    EXPECT_EQ(details.reason, "CLIENT_LIMIT");
+    EXPECT_EQ(details.domain, "rtrec.v1");
+    EXPECT_EQ(absl::StrCat(details.retry_ms), retry_hint);
     ++refused;
   }
   EXPECT_EQ(refused, 32);
@@ -546,6 +555,159 @@ TEST(MetricsEndpointTest, SlowAndIdleClientsDoNotBlockAScrape) {
   trickle.join();
   close(idle);
   close(slow);
+  server->Shutdown();
+}
+
+// ----------------------------------- what a platform expects: error details,
+// probes, one set of counters behind GetModelInfo and /metrics
+
+TEST(ErrorDetailsTest, BadRequestsNameTheFieldAndRefusalsSayWhetherToRetry) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.catalog.max_items = 240;  // the demo catalog fills it
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  Client client(Plain(server->port()));
+
+  grpc::Status empty_user = client.Recommend("");
+  ASSERT_EQ(empty_user.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  rtrec::testing::ErrorDetails d = rtrec::testing::DecodeErrorDetails(empty_user);
+  EXPECT_TRUE(d.present);
+  EXPECT_EQ(d.reason, "INVALID_ARGUMENT");
+  EXPECT_EQ(d.retry_ms, -1) << "a bad request must not invite a retry";
+  EXPECT_THAT(d.violations, ::testing::ElementsAre(std::make_pair(std::string("user_id"),
+                                                                  std::string("must not be empty"))));
+
+  grpc::ClientContext ctx;
+  client.Prepare(&ctx);
+  v1::RecommendRequest req;
+  req.set_user_id("u");
+  req.add_candidate_item_ids("tea-001");
+  req.add_candidate_item_ids("no-such-item");
+  v1::RecommendResponse resp;
+  grpc::Status unknown = client.stub()->Recommend(&ctx, req, &resp);
+  ASSERT_EQ(unknown.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << unknown.error_message();
+  d = rtrec::testing::DecodeErrorDetails(unknown);
+  ASSERT_EQ(d.violations.size(), 1u);
+  EXPECT_EQ(d.violations[0].first, "candidate_item_ids[1]");
+  EXPECT_THAT(d.violations[0].second, HasSubstr("unknown item 'no-such-item'"));
+
+  // A full catalog is not "retry soon": FAILED_PRECONDITION, no RetryInfo.
+  grpc::Status full = client.Upsert("one-too-many");
+  ASSERT_EQ(full.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << full.error_message();
+  d = rtrec::testing::DecodeErrorDetails(full);
+  EXPECT_EQ(d.reason, "CATALOG_FULL");
+  EXPECT_EQ(d.retry_ms, -1);
+  EXPECT_TRUE(d.violations.empty());
+  server->Shutdown();
+
+  // Loading: UNAVAILABLE with a reason and when to come back.
+  auto loading = RtrecServer::Start(rtrec::testing::LoopbackConfig());
+  ASSERT_TRUE(loading.ok()) << loading.status();
+  Client early(Plain((*loading)->port()));
+  grpc::Status not_ready = early.Recommend("u");
+  ASSERT_EQ(not_ready.error_code(), grpc::StatusCode::UNAVAILABLE);
+  d = rtrec::testing::DecodeErrorDetails(not_ready);
+  EXPECT_EQ(d.reason, "LOADING");
+  EXPECT_EQ(d.retry_ms, 1000);
+}
+
+TEST(ErrorDetailsTest, FieldPathsAreReadFromTheMessage) {
+  EXPECT_EQ(FieldOfMessage("items[3].item_id: 'x' appears twice"),
+            std::make_pair(std::string("items[3].item_id"), std::string("'x' appears twice")));
+  EXPECT_EQ(FieldOfMessage("k: must not be negative, got -1"),
+            std::make_pair(std::string("k"), std::string("must not be negative, got -1")));
+  EXPECT_EQ(FieldOfMessage("message 10 of the stream is not readable: x"), std::nullopt);
+  EXPECT_EQ(FieldOfMessage(": nothing"), std::nullopt);
+  EXPECT_EQ(FieldOfMessage("no colon at all"), std::nullopt);
+}
+
+TEST(ProbesTest, ReadinessAndHealthFollowLoadingLivenessDoesNot) {
+  auto started = RtrecServer::Start(rtrec::testing::LoopbackConfig());
+  ASSERT_TRUE(started.ok()) << started.status();
+  RtrecServer& server = **started;
+  auto channel = Plain(server.port());
+  const int http = server.metrics_port();
+  // Loading: alive, not ready, NOT_SERVING under both names.
+  EXPECT_THAT(rtrec::testing::HttpGet(http, "/healthz"), HasSubstr("HTTP/1.1 200"));
+  const std::string loading = rtrec::testing::HttpGet(http, "/readyz");
+  EXPECT_THAT(loading, HasSubstr("HTTP/1.1 503"));
+  EXPECT_THAT(loading, HasSubstr("loading the model and catalog"));
+  EXPECT_EQ(rtrec::testing::Health(channel, nullptr, "rtrec.v1.Recommender"),
+            grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  ASSERT_TRUE(server.Load().ok());
+  EXPECT_THAT(rtrec::testing::HttpGet(http, "/readyz"), HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(rtrec::testing::HttpGet(http, "/healthz"), HasSubstr("HTTP/1.1 200"));
+  EXPECT_EQ(rtrec::testing::Health(channel), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(rtrec::testing::Health(channel, nullptr, "rtrec.v1.Recommender"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
+  grpc::Status unknown;
+  rtrec::testing::Health(channel, &unknown, "rtrec.v1.Nothing");
+  EXPECT_EQ(unknown.error_code(), grpc::StatusCode::NOT_FOUND);
+  server.Shutdown();
+  grpc::Status after;
+  rtrec::testing::Health(channel, &after);
+  EXPECT_FALSE(after.ok()) << "nothing answers after shutdown";
+  EXPECT_TRUE(rtrec::testing::HttpGet(http, "/healthz").empty());
+}
+
+// The value of `name` in a /metrics text ("" when absent).
+std::string ScrapedValueOf(const std::string& text, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (absl::StartsWith(line, name + " ")) return std::string(line.substr(name.size() + 1));
+  }
+  return "";
+}
+
+TEST(ModelInfoTest, GetModelInfoAndMetricsRenderOneCollectedSet) {
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.learner.enabled = true;
+  config.tuner.enabled = true;
+  auto server = StartLoaded(config);
+  ASSERT_NE(server, nullptr);
+  Client client(Plain(server->port()));
+  v1::RecommendResponse slate;
+  ASSERT_TRUE(client.Recommend("u", &slate).ok());
+  // Quiet: no learner step or publish runs between the two reads.
+  server->learner()->Stop();
+
+  v1::ModelInfo info;
+  {
+    grpc::ClientContext ctx;
+    client.Prepare(&ctx);
+    ASSERT_TRUE(client.stub()->GetModelInfo(&ctx, v1::GetModelInfoRequest(), &info).ok());
+  }
+  const std::string scraped = rtrec::testing::HttpGet(server->metrics_port(), "/metrics");
+  ASSERT_GE(info.metrics_size(), 40);
+  std::map<std::string, double> values;
+  for (const auto& m : info.metrics()) {
+    values[m.name()] = m.value();
+    const std::string text = ScrapedValueOf(scraped, m.name());
+    ASSERT_FALSE(text.empty()) << m.name() << " is in GetModelInfo but not on /metrics";
+    if (m.name() != "rtrec_request_cost_seconds" && m.name() != "rtrec_model_published_timestamp_seconds") {
+      EXPECT_DOUBLE_EQ(std::stod(text), m.value()) << m.name();
+    }
+    EXPECT_THAT(scraped, HasSubstr(absl::StrCat("# TYPE ", m.name(), m.counter() ? " counter" : " gauge")));
+  }
+  EXPECT_EQ(values["rtrec_impressions_logged_total"], 1.0);
+  // Every typed field is one of the collected values.
+  for (const auto& [field, metric] : ModelInfoFieldMetrics()) {
+    ASSERT_TRUE(values.count(metric)) << field << " reads " << metric << ", which is not collected";
+    const google::protobuf::Message* message = &info;
+    std::string name = field;
+    if (size_t dot = name.find('.'); dot != std::string::npos) {
+      message = &info.GetReflection()->GetMessage(info, info.GetDescriptor()->FindFieldByName(name.substr(0, dot)));
+      name = name.substr(dot + 1);
+    }
+    const auto* f = message->GetDescriptor()->FindFieldByName(name);
+    ASSERT_NE(f, nullptr) << field;
+    const auto* r = message->GetReflection();
+    double typed = f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_INT64 ? r->GetInt64(*message, f)
+                   : f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_BOOL ? r->GetBool(*message, f)
+                                                                                     : r->GetDouble(*message, f);
+    EXPECT_NEAR(typed, values[metric], 0.5) << field;
+  }
+  EXPECT_EQ(info.catalog_size(), 240);
+  EXPECT_TRUE(info.learner_enabled());
   server->Shutdown();
 }
 

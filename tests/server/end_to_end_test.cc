@@ -17,6 +17,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "absl/strings/str_split.h"
 #include "common/json.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
 #include "tests/server/test_util.h"
@@ -121,7 +122,7 @@ int StartAndWaitServing(ServerProcess& server) {
   std::string listening = server.WaitFor("listening on port");
   if (listening.empty()) return 0;
   const int port = std::stoi(listening.substr(listening.find("port ") + 5));
-  return server.WaitFor("rtrec: SERVING").empty() ? 0 : port;
+  return server.WaitFor("SERVING model").empty() ? 0 : port;
 }
 
 TEST(EndToEndTest, BinaryServesRecommendAndFeedbackThenStopsCleanly) {
@@ -161,6 +162,29 @@ TEST(EndToEndTest, BinaryServesRecommendAndFeedbackThenStopsCleanly) {
   }
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
   EXPECT_THAT(server.log(), HasSubstr("shutting down"));
+  // Log lines: UTC time to the microsecond, level, component, message; the
+  // start-up summary of the effective configuration.
+  EXPECT_THAT(server.log(), ::testing::ContainsRegex(
+                                "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{6}Z info    server: starting rtrec "));
+  EXPECT_THAT(server.log(), HasSubstr("info    config: batcher: batches of 8"));
+  EXPECT_THAT(server.log(), HasSubstr("info    server: stopped"));
+}
+
+TEST(EndToEndTest, LogsAreJsonLinesWhenAsked) {
+  ServerProcess server(LoopbackConfigFile("json_logs.yaml"), {"--log_json"});
+  ASSERT_GT(StartAndWaitServing(server), 0) << server.log();
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
+  int lines = 0;
+  for (absl::string_view line : absl::StrSplit(server.log(), '\n', absl::SkipEmpty())) {
+    auto entry = ParseJsonObject(line);
+    ASSERT_TRUE(entry.ok()) << "not a JSON line: " << line;
+    for (const char* key : {"time", "level", "component", "msg"}) {
+      EXPECT_TRUE(entry->fields().count(key)) << line << " has no " << key;
+    }
+    ++lines;
+  }
+  EXPECT_GE(lines, 7) << server.log();  // start, 4 of config, listening, SERVING, ...
+  EXPECT_THAT(server.log(), HasSubstr("\"component\":\"server\",\"msg\":\"SERVING model v1"));
 }
 
 struct CliResult {
@@ -224,15 +248,33 @@ TEST(EndToEndTest, CliPokesTheServiceAndReportsErrors) {
   EXPECT_THAT(info.output, HasSubstr("\"catalog_size\": \"241\""));
   EXPECT_THAT(info.output, HasSubstr("\"impressions_joined\": \"1\""));
 
-  // Refusals: the server's code and its message naming the field; exit 1.
-  CliResult bad = RunCli(port, "feedback --item " + item);
+  // Refusals: the server's code, its message and its details naming the
+  // field; exit 1.
+  CliResult bad = RunCli(port, "feedback --user u --item no-such-item");
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_THAT(bad.output, HasSubstr("INVALID_ARGUMENT"));
-  EXPECT_THAT(bad.output, HasSubstr("user_id"));
+  EXPECT_THAT(bad.output, HasSubstr("field item_id: unknown item 'no-such-item'"));
+  EXPECT_THAT(bad.output, HasSubstr("reason: INVALID_ARGUMENT"));
+  // Usage errors: exit 2 before any call.
+  CliResult no_user = RunCli(port, "feedback --item " + item);
+  EXPECT_EQ(no_user.exit_code, 2);
+  EXPECT_THAT(no_user.output, HasSubstr("feedback needs --user and --item"));
+  EXPECT_EQ(RunCli(port, "recommend --k 3").exit_code, 2);
   CliResult bad_event = RunCli(port, "feedback --user u --item " + item + " --event like");
   EXPECT_EQ(bad_event.exit_code, 2);
   EXPECT_THAT(bad_event.output, HasSubstr("--event"));
   EXPECT_EQ(RunCli(port, "teleport").exit_code, 2);
+  EXPECT_EQ(RunCli(port, "--k=many recommend --user u").exit_code, 2);
+  // The API's event names work as well as the short ones.
+  CliResult api_event = RunCli(port, "feedback --user cli-user --item " + item + " --event EVENT_TYPE_CLICK");
+  EXPECT_EQ(api_event.exit_code, 0) << api_event.output;
+  // Health of the service by name (what the image's HEALTHCHECK asks).
+  CliResult named = RunCli(port, "--service rtrec.v1.Recommender health");
+  EXPECT_EQ(named.exit_code, 0) << named.output;
+  EXPECT_EQ(named.output, "SERVING\n");
+  CliResult unknown_service = RunCli(port, "--service rtrec.v1.Nothing health");
+  EXPECT_EQ(unknown_service.exit_code, 1);
+  EXPECT_THAT(unknown_service.output, HasSubstr("NOT_FOUND"));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.log();
   // Nothing listens any more: health fails (the HEALTHCHECK's view).
   CliResult down = RunCli(port, "--timeout_s 2 health");

@@ -23,6 +23,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "common/json.h"
 #include "gmock/gmock.h"
@@ -73,7 +74,10 @@ std::vector<std::string> DashboardQueries(const std::string& dashboard_json) {
     const auto& fields = panel.struct_value().fields();
     if (!fields.count("targets")) continue;
     for (const auto& target : fields.at("targets").list_value().values()) {
-      out.push_back(target.struct_value().fields().at("expr").string_value());
+      // Grafana's variables, as Grafana substitutes them: every instance, and
+      // a rate window of at least four scrapes.
+      out.push_back(absl::StrReplaceAll(target.struct_value().fields().at("expr").string_value(),
+                                        {{"$instance", ".*"}, {"$__rate_interval", "1m"}}));
     }
   }
   return out;

@@ -10,12 +10,15 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include "config/options.h"
+#include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace rtrec::testing {
@@ -61,15 +64,47 @@ inline std::string HttpGet(int port, const std::string& path) {
 }
 
 inline grpc::health::v1::HealthCheckResponse::ServingStatus Health(
-    const std::shared_ptr<grpc::Channel>& channel, grpc::Status* status = nullptr) {
+    const std::shared_ptr<grpc::Channel>& channel, grpc::Status* status = nullptr,
+    const std::string& service = "") {
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status s = stub->Check(&ctx, req, &resp);
   if (status) *status = s;
   return resp.status();
+}
+
+// The google.rpc details of an error status, decoded.
+struct ErrorDetails {
+  bool present = false;  // a google.rpc.Status came with the error
+  std::string reason;    // ErrorInfo.reason
+  std::string domain;    // ErrorInfo.domain
+  int64_t retry_ms = -1;  // RetryInfo.retry_delay, -1 when absent
+  std::vector<std::pair<std::string, std::string>> violations;  // BadRequest
+};
+
+inline ErrorDetails DecodeErrorDetails(const grpc::Status& status) {
+  ErrorDetails out;
+  google::rpc::Status details;
+  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return out;
+  out.present = details.code() == static_cast<int>(status.error_code());
+  for (const auto& any : details.details()) {
+    google::rpc::ErrorInfo info;
+    google::rpc::RetryInfo retry;
+    google::rpc::BadRequest bad;
+    if (any.UnpackTo(&info)) {
+      out.reason = info.reason();
+      out.domain = info.domain();
+    } else if (any.UnpackTo(&retry)) {
+      out.retry_ms = retry.retry_delay().seconds() * 1000 + retry.retry_delay().nanos() / 1000000;
+    } else if (any.UnpackTo(&bad)) {
+      for (const auto& v : bad.field_violations()) out.violations.emplace_back(v.field(), v.description());
+    }
+  }
+  return out;
 }
 
 // One call of `method` ("/package.Service/Method") with `messages` as its
