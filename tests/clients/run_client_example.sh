@@ -8,9 +8,9 @@
 # python: a virtual environment over Debian's python3-grpcio/python3-protobuf,
 #         `pip install` of (a copy of) clients/python (offline: no build
 #         isolation, no index), the example run from outside the source tree.
-# node:   `npm ci` and `npm run build` in clients/node (dependencies from the
-#         npm registry), `npm pack`, the tarball installed into a fresh
-#         project, the example run there.
+# node:   `npm ci`, `npm run build` and `npm test` (its unit tests) in
+#         clients/node (dependencies from the npm registry), `npm pack`, the
+#         tarball installed into a fresh project, the example run there.
 set -euo pipefail
 KIND="$1"
 SERVER="$2"
@@ -45,7 +45,7 @@ case "$KIND" in
     ;;
   node)
     (cd "$ROOT/clients/node" && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build &&
-       npm pack --silent --pack-destination "$WORK" > /dev/null)
+       npm test && npm pack --silent --pack-destination "$WORK" > /dev/null)
     mkdir -p "$WORK/app"
     (cd "$WORK/app" && npm init -y > /dev/null && npm install --no-audit --no-fund --loglevel=error "$WORK"/rtrec-client-*.tgz)
     cp "$ROOT/clients/node/examples/record_impression.js" "$WORK/app/"

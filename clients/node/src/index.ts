@@ -122,6 +122,8 @@ export interface RtrecClientOptions {
   maxBackoffMs?: number;
   /** Default: plaintext. grpc.credentials.createSsl(ca, key, cert) for TLS. */
   credentials?: grpc.ChannelCredentials;
+  /** How the client waits between attempts (tests inject their own). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 type Unary<Req, Res> = (
@@ -147,6 +149,7 @@ export class RtrecClient {
       maxAttempts: Math.max(1, options.maxAttempts ?? 4),
       initialBackoffMs: options.initialBackoffMs ?? 50,
       maxBackoffMs: options.maxBackoffMs ?? 2000,
+      sleep: options.sleep ?? sleep,
     };
     this.metadata = new grpc.Metadata();
     if (options.token) this.metadata.set("authorization", `Bearer ${options.token}`);
@@ -224,7 +227,7 @@ export class RtrecClient {
         const wait = Math.max((error.retryDelaySeconds ?? 0) * 1000, Math.random() * backoff);
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs);
         if (Date.now() + wait >= deadline) throw error;
-        await sleep(wait);
+        await this.options.sleep(wait);
       }
     }
   }
