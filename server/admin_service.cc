@@ -1,5 +1,6 @@
 #include "server/admin_service.h"
 
+#include "common/refusal.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -33,11 +34,16 @@ grpc::ServerUnaryReactor* AdminService::Run(grpc::CallbackServerContext* context
     return reactor;
   }
   if (operations_.load() == nullptr || stopping_.load() || !executor_) {
-    finish(absl::UnavailableError("rtrec is loading or stopping; retry shortly"));
+    finish(WithReason(WithRetryAfter(absl::UnavailableError("rtrec is loading or stopping; retry shortly"),
+                                     absl::Seconds(1)),
+                      stopping_.load() ? reason::kShuttingDown : reason::kLoading));
     return reactor;
   }
   executor_->Add([this, work = std::move(work), finish] {
-    finish(stopping_.load() ? absl::UnavailableError("rtrec is stopping") : work());
+    finish(stopping_.load() ? WithReason(WithRetryAfter(absl::UnavailableError("rtrec is stopping"),
+                                                        absl::Seconds(1)),
+                                         reason::kShuttingDown)
+                            : work());
   });
   return reactor;
 }

@@ -609,6 +609,9 @@ TEST(ErrorDetailsTest, BadRequestsNameTheFieldAndRefusalsSayWhetherToRetry) {
   d = rtrec::testing::DecodeErrorDetails(not_ready);
   EXPECT_EQ(d.reason, "LOADING");
   EXPECT_EQ(d.retry_ms, 1000);
+  grpc::Status admin_not_ready = early.ListCheckpoints();
+  ASSERT_EQ(admin_not_ready.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(rtrec::testing::DecodeErrorDetails(admin_not_ready).reason, "LOADING");
 }
 
 TEST(ErrorDetailsTest, FieldPathsAreReadFromTheMessage) {
