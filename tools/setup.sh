@@ -44,7 +44,7 @@ DEV_PACKAGES=(
   openssl clang-14 libclang-rt-14-dev
   # The client packages' tests (clients/): Python with Debian's gRPC, and
   # Node.js with npm (the packages' dependencies come from the npm registry).
-  python3-grpcio python3-protobuf python3-venv python3-setuptools python3-pip
+  python3-grpcio python3-protobuf python3-venv python3-setuptools python3-yaml
 )
 # Node.js and kubectl are taken as the machine has them when it does (a
 # machine may carry newer ones than Debian's, which would conflict);
