@@ -45,6 +45,9 @@ DEV_PACKAGES=(
   # The client packages' tests (clients/): Python with Debian's gRPC, and
   # Node.js with npm (the packages' dependencies come from the npm registry).
   python3-grpcio python3-protobuf python3-venv python3-setuptools python3-yaml
+  # deploy/k8s is checked against the Kubernetes API's types offline
+  # (tests/deploy/validate_k8s_schema.py).
+  python3-kubernetes
 )
 # Node.js and kubectl are taken as the machine has them when it does (a
 # machine may carry newer ones than Debian's, which would conflict);

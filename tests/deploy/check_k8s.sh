@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Checks deploy/k8s as far as a machine without a cluster allows:
 #  1. `kubectl kustomize` builds the manifests (YAML, kustomization);
-#  2. `kubectl apply --dry-run=client` maps and decodes every object, against
+#  2. validate_k8s_schema.py checks every object against the API's types (the
+#     official Kubernetes Python client's models): unknown fields, wrong
+#     types, missing required fields; first on a broken manifest, which it
+#     must refuse;
+#  3. `kubectl apply --dry-run=client` maps and decodes every object, against
 #     the discovery documents of k8s_discovery_stub.py (no API server here);
-#  3. the objects agree with rtrec: probes on /healthz and /readyz of the
+#  4. the objects agree with rtrec: probes on /healthz and /readyz of the
 #     metrics port, ports and the state volume as the mounted config says, a
 #     preStop drain, and the mounted config (and compose's) passes
 #     `rtrec_server --check_config`.
@@ -19,6 +23,28 @@ trap cleanup EXIT
 export HOME="$WORK"  # kubectl's cache and config stay in the scratch folder
 
 kubectl kustomize "$ROOT/deploy/k8s" > "$WORK/all.yaml"
+
+cat > "$WORK/broken.yaml" <<'YAML'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: broken}
+spec:
+  template:
+    spec:
+      containers:
+        - name: rtrec
+          image: rtrec:latest
+          ports: [{containerPort: "grpc"}]
+          livenessProbe: {httpGet: {path: /healthz, port: metrics}, periodSecond: 10}
+YAML
+if /usr/bin/python3 "$ROOT/tests/deploy/validate_k8s_schema.py" "$WORK/broken.yaml" > "$WORK/broken.txt"; then
+  echo "the schema check accepted a broken manifest"; exit 1
+fi
+for expected in "containerPort: expected int" "periodSecond: not a field of V1Probe" \
+                "spec.selector: required by V1DeploymentSpec"; do
+  grep -q "$expected" "$WORK/broken.txt" || { echo "the schema check missed: $expected"; cat "$WORK/broken.txt"; exit 1; }
+done
+/usr/bin/python3 "$ROOT/tests/deploy/validate_k8s_schema.py" "$WORK/all.yaml"
 
 /usr/bin/python3 "$ROOT/tests/deploy/k8s_discovery_stub.py" "$WORK/port" &
 STUB=$!
