@@ -14,7 +14,7 @@ import sys
 
 import grpc
 
-from rtrec_client import RtrecClient, RtrecError
+from rtrec_client import RtrecClient, RtrecError, messages
 
 
 def main() -> int:
@@ -47,6 +47,15 @@ def main() -> int:
         again = rtrec.feedback(args.user, slate.items[0].item_id, request_id=slate.request_id)
         print("the same click again: duplicate =", again.duplicate)
         if not again.duplicate:
+            return 1
+
+        # Organic events (no request_id) in one stream, as a high-volume
+        # producer sends them.
+        streamed = rtrec.stream_feedback(
+            messages.FeedbackRequest(user_id=args.user, item_id=item.item_id, reward=1.0)
+            for item in slate.items[:2])
+        print(f"streamed 2 organic events: {streamed.accepted} accepted, {streamed.rejected} refused")
+        if streamed.accepted != 2:
             return 1
 
         try:
