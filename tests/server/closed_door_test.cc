@@ -653,6 +653,56 @@ TEST(ProbesTest, ReadinessAndHealthFollowLoadingLivenessDoesNot) {
   EXPECT_TRUE(rtrec::testing::HttpGet(http, "/healthz").empty());
 }
 
+TEST(ProbesTest, ReadinessSaysDrainingWhileCallsInFlightFinishAtShutdown) {
+  // An injected clock holds one Recommend in the queue, so the call is still
+  // in flight when Shutdown begins: gRPC waits for it and the probes keep
+  // answering meanwhile.
+  FakeClock clock;
+  config::RtrecConfig config = rtrec::testing::LoopbackConfig();
+  config.batcher.max_batch_size = 1000;
+  config.batcher.max_queue_delay_us = 10'000'000;
+  auto server = StartLoaded(config, &clock);
+  ASSERT_NE(server, nullptr);
+  const int http = server->metrics_port();
+  Client client(Plain(server->port()));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  client.Prepare(&ctx);
+  v1::RecommendRequest req;
+  req.set_user_id("in-flight");
+  v1::RecommendResponse resp;
+  grpc::Status status;
+  auto reader = client.stub()->AsyncRecommend(&ctx, req, &cq);
+  reader->Finish(&resp, &status, nullptr);
+  for (int i = 0; i < 10000 && server->batcher()->stats().queue_depth < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(server->batcher()->stats().queue_depth, 1);
+  EXPECT_THAT(rtrec::testing::HttpGet(http, "/readyz"), HasSubstr("HTTP/1.1 200"));
+
+  std::thread stopping([&] { server->Shutdown(); });
+  std::string readyz;
+  for (int i = 0; i < 10000; ++i) {
+    readyz = rtrec::testing::HttpGet(http, "/readyz");
+    if (readyz.find("HTTP/1.1 503") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_THAT(readyz, HasSubstr("HTTP/1.1 503"));
+  EXPECT_THAT(readyz, HasSubstr("draining: shutting down"));
+  // The held call completes (gRPC's shutdown waits for it), then the stop
+  // goes on.
+  clock.Advance(absl::Seconds(11));
+  server->batcher()->Poke();
+  void* tag;
+  bool ok;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  stopping.join();
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 // The value of `name` in a /metrics text ("" when absent).
 std::string ScrapedValueOf(const std::string& text, const std::string& name) {
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
