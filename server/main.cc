@@ -54,14 +54,19 @@ absl::Status CheckSecrets(const rtrec::config::RtrecConfig& config) {
 
 // The effective configuration in a few log lines: what a reader of the log
 // needs to know what this process is doing.
+// The door in one line: addresses, TLS, tokens, message limit.
+std::string DoorSummary(const rtrec::config::RtrecConfig& c) {
+  return absl::StrCat(
+      "gRPC on ", c.server.listen_address,
+      c.server.tls.enabled() ? (c.server.tls.client_ca.empty() ? " (TLS)" : " (mutual TLS)") : " (plaintext)",
+      c.server.auth.tokens_file.empty() ? ", no tokens" : ", bearer tokens", ", metrics on ",
+      c.server.metrics_address.empty() ? "(off)" : c.server.metrics_address, ", largest message ",
+      c.server.MaxMessageBytes(), " bytes");
+}
+
 void LogConfigSummary(const std::string& path, const rtrec::config::RtrecConfig& c) {
   using rtrec::logging::Info;
-  Info("config", absl::StrCat(
-      "from ", path.empty() ? "(built-in defaults)" : path, "; gRPC ", c.server.listen_address,
-      c.server.tls.enabled() ? (c.server.tls.client_ca.empty() ? " (TLS)" : " (mutual TLS)") : " (plaintext)",
-      c.server.auth.tokens_file.empty() ? ", no tokens" : ", bearer tokens",
-      ", metrics ", c.server.metrics_address.empty() ? "off" : c.server.metrics_address,
-      ", largest message ", c.server.MaxMessageBytes(), " bytes"));
+  Info("config", absl::StrCat("from ", path.empty() ? "(built-in defaults)" : path, "; ", DoorSummary(c)));
   Info("config", absl::StrCat(
       "catalog ", c.catalog.path.empty() ? "(demo)" : c.catalog.path, " (max ", c.catalog.max_items,
       " items); text tower ", c.text_tower.checkpoint_dir.empty() ? "random-initialised" : c.text_tower.checkpoint_dir,
@@ -116,12 +121,8 @@ int main(int argc, char** argv) {
       rtrec::logging::Error("config", absl::StrCat("invalid configuration: ", s.message()));
       return 2;
     }
-    std::cout << "rtrec: configuration " << (path.empty() ? "(built-in defaults)" : path)
-              << " is valid; gRPC on " << config->server.listen_address
-              << (config->server.tls.enabled() ? (config->server.tls.client_ca.empty() ? " (TLS)" : " (mutual TLS)") : " (plaintext)")
-              << (config->server.auth.tokens_file.empty() ? ", no tokens" : ", bearer tokens")
-              << ", metrics on " << (config->server.metrics_address.empty() ? "(off)" : config->server.metrics_address)
-              << ", largest message " << config->server.MaxMessageBytes() << " bytes" << std::endl;
+    std::cout << "rtrec: configuration " << (path.empty() ? "(built-in defaults)" : path) << " is valid; "
+              << DoorSummary(*config) << std::endl;
     return 0;
   }
   rtrec::logging::Info("server", absl::StrCat("starting ", rtrec::VersionLine()));

@@ -87,12 +87,16 @@ absl::StatusOr<std::unique_ptr<RtrecServer>> RtrecServer::Start(
         "server.listen_address: cannot listen on ", config.server.listen_address,
         " (in use by another process, or not an address of this host)"));
   }
-  auto* health = s->grpc_server_->GetHealthCheckService();
-  health->SetServingStatus(kHealthServiceName, false);
-  health->SetServingStatus(false);
+  s->SetHealth(false);
   RtrecServer* raw = s.get();
   s->metrics_.SetScrapeSource([raw] { return raw->Scrape(); });
   return s;
+}
+
+void RtrecServer::SetHealth(bool serving) {
+  auto* health = grpc_server_->GetHealthCheckService();
+  health->SetServingStatus(kHealthServiceName, serving);
+  health->SetServingStatus(serving);  // ""
 }
 
 absl::Status RtrecServer::ReloadSecrets() {
@@ -237,8 +241,7 @@ absl::Status RtrecServer::Load() {
   c.batcher = batcher_.get();
   service_->SetReady(c);
   admin_->SetReady(this);
-  grpc_server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, true);
-  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  SetHealth(true);
   return absl::OkStatus();
 }
 
@@ -260,8 +263,7 @@ void RtrecServer::Shutdown() {
   // reads begin to stop.
   stopping_.store(true);
   if (grpc_server_) {
-    grpc_server_->GetHealthCheckService()->SetServingStatus(kHealthServiceName, false);
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+    SetHealth(false);
     grpc_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   }
   metrics_.StopHttpEndpoint();

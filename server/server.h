@@ -72,6 +72,8 @@ class RtrecServer final : public CheckpointOperations {
  private:
   RtrecServer(const config::RtrecConfig& config, Clock* clock);
   std::vector<ScrapedValue> Scrape() const;
+  // grpc.health.v1 for "" and kHealthServiceName.
+  void SetHealth(bool serving);
   // A checkpoint of the stopped learner (at shutdown).
   absl::StatusOr<std::string> CheckpointNow();
   absl::Status RequireCheckpoints() const;

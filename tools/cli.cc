@@ -37,11 +37,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/command_line.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "model/catalog.h"
 #include "rtrec/v1/recommender.grpc.pb.h"
+#include "tools/grpc_client.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "rtrec server address");
 ABSL_FLAG(double, timeout_s, 10, "Deadline of each call in seconds");
@@ -139,22 +138,11 @@ std::shared_ptr<grpc::ChannelCredentials> Credentials() {
 // The refusal's google.rpc details, as one line each: the reason, when a
 // retry can succeed, and which fields are wrong.
 void PrintErrorDetails(const grpc::Status& status) {
-  google::rpc::Status details;
-  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return;
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    google::rpc::RetryInfo retry;
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&info)) {
-      fprintf(stderr, "  reason: %s\n", info.reason().c_str());
-    } else if (any.UnpackTo(&retry)) {
-      fprintf(stderr, "  retry after: %.3f s\n",
-              static_cast<double>(retry.retry_delay().seconds()) + retry.retry_delay().nanos() / 1e9);
-    } else if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) {
-        fprintf(stderr, "  field %s: %s\n", v.field().c_str(), v.description().c_str());
-      }
-    }
+  const rtrec::tools::ErrorDetails details = rtrec::tools::DecodeErrorDetails(status);
+  if (!details.reason.empty()) fprintf(stderr, "  reason: %s\n", details.reason.c_str());
+  if (details.retry_ms >= 0) fprintf(stderr, "  retry after: %.3f s\n", details.retry_ms / 1000.0);
+  for (const auto& [field, description] : details.violations) {
+    fprintf(stderr, "  field %s: %s\n", field.c_str(), description.c_str());
   }
 }
 

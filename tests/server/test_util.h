@@ -17,9 +17,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "config/options.h"
-#include "google/rpc/error_details.pb.h"
-#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tools/grpc_client.h"
 
 namespace rtrec::testing {
 
@@ -77,35 +76,9 @@ inline grpc::health::v1::HealthCheckResponse::ServingStatus Health(
   return resp.status();
 }
 
-// The google.rpc details of an error status, decoded.
-struct ErrorDetails {
-  bool present = false;  // a google.rpc.Status came with the error
-  std::string reason;    // ErrorInfo.reason
-  std::string domain;    // ErrorInfo.domain
-  int64_t retry_ms = -1;  // RetryInfo.retry_delay, -1 when absent
-  std::vector<std::pair<std::string, std::string>> violations;  // BadRequest
-};
-
-inline ErrorDetails DecodeErrorDetails(const grpc::Status& status) {
-  ErrorDetails out;
-  google::rpc::Status details;
-  if (status.error_details().empty() || !details.ParseFromString(status.error_details())) return out;
-  out.present = details.code() == static_cast<int>(status.error_code());
-  for (const auto& any : details.details()) {
-    google::rpc::ErrorInfo info;
-    google::rpc::RetryInfo retry;
-    google::rpc::BadRequest bad;
-    if (any.UnpackTo(&info)) {
-      out.reason = info.reason();
-      out.domain = info.domain();
-    } else if (any.UnpackTo(&retry)) {
-      out.retry_ms = retry.retry_delay().seconds() * 1000 + retry.retry_delay().nanos() / 1000000;
-    } else if (any.UnpackTo(&bad)) {
-      for (const auto& v : bad.field_violations()) out.violations.emplace_back(v.field(), v.description());
-    }
-  }
-  return out;
-}
+// The google.rpc details of an error status, decoded (tools/grpc_client.h).
+using ::rtrec::tools::DecodeErrorDetails;
+using ::rtrec::tools::ErrorDetails;
 
 // One call of `method` ("/package.Service/Method") with `messages` as its
 // raw request stream (one message for a unary method), through gRPC's
