@@ -213,7 +213,7 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
   if (root) FindDuplicateKeys(root, "", &errors);
   static const std::set<std::string> kSections = {
       "server", "catalog", "users", "text_tower", "model",
-      "policy", "batcher", "impressions", "learner", "tuner", "storage"};
+      "policy", "batcher", "retrieval", "impressions", "learner", "tuner", "storage"};
   if (root && root.IsMap()) {
     for (const auto& kv : root) {
       std::string k = kv.first.as<std::string>("");
@@ -362,6 +362,17 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Finish();
   }
   {
+    Section s(node("retrieval"), "retrieval", &errors);
+    auto& o = c.retrieval;
+    s.Int("min_items", &o.min_items, 0, 1000000000);
+    s.Int("candidates", &o.candidates, 1, 100000);
+    s.Int("lists", &o.lists, 0, 10000000);
+    s.Int("probes", &o.probes, 1, 10000000);
+    s.Int("train_sample", &o.train_sample, 1000, 100000000);
+    s.Int("reindex_interval_ms", &o.reindex_interval_ms, 0, int64_t{30} * 24 * 3600 * 1000);
+    s.Finish();
+  }
+  {
     Section s(node("impressions"), "impressions", &errors);
     auto& o = c.impressions;
     s.Int("capacity", &o.capacity, 1, 1000000000);
@@ -394,6 +405,9 @@ absl::StatusOr<RtrecConfig> ParseConfig(const std::string& yaml_text,
     s.Int("publish_every", &o.publish_every, 1, 100000000);
     s.Int("publish_interval_ms", &o.publish_interval_ms, 0, int64_t{30} * 24 * 3600 * 1000);
     s.Int("guard_window", &o.guard_window, 1, 10000000);
+    s.Double("max_steps_per_second", &o.max_steps_per_second, 0.0, 1e6);
+    s.Int("intra_op_threads", &o.intra_op_threads, 0, 1024);
+    s.Int("nice", &o.nice, 0, 19);
     s.Int("guard_min_examples", &o.guard_min_examples, 0, 10000000);
     s.Double("guard_margin", &o.guard_margin, 0.0, 1e6);
     s.Double("guard_z", &o.guard_z, 0.0, 100.0);

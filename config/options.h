@@ -251,6 +251,18 @@ struct LearnerOptions {
   bool enabled = true;
   // Experiences per optimizer step. Default: 128.
   int64_t batch_size = 128;
+  // The learner's CPU budget, so that it does not slow serving down
+  // (bench/RESULTS.md, issue 16). At most this many steps per second; 0: no
+  // cap. A capped learner leaves experiences waiting (and Feedback answers
+  // RESOURCE_EXHAUSTED/LEARNER_BEHIND once impressions.experience_capacity
+  // fill up): nothing is dropped. Default: 0.
+  double max_steps_per_second = 0.0;
+  // Threads of the learner's tensor operations; 0: LibTorch's default (as
+  // many as cores). Default: 0.
+  int64_t intra_op_threads = 0;
+  // Scheduling niceness of the learner thread (and the threads it starts),
+  // 0..19: under contention serving's threads run first. Default: 0.
+  int64_t nice = 0;
   // A step runs on a partial batch once its first experience waited this
   // long. Default: 200.
   int64_t max_batch_wait_ms = 200;
@@ -300,8 +312,11 @@ struct LearnerOptions {
   // step ran; 0 disables the timer. Default: 1000.
   int64_t publish_interval_ms = 1000;
   // Recent logged examples on which a new snapshot's self-normalised IPS
-  // estimate is compared with the serving snapshot's. Default: 2048.
-  int64_t guard_window = 2048;
+  // estimate is compared with the serving snapshot's. Every check computes
+  // the candidate's π on all of them, which delays each new version (~12 ms
+  // per 256 examples on 2 cores); an upside-down ranking is refused with 256
+  // to 2048 (tests/learner/learner_test.cc). Default: 512.
+  int64_t guard_window = 512;
   // Fewer examples than this in the window: only finiteness is checked.
   // Default: 200.
   int64_t guard_min_examples = 200;
@@ -380,6 +395,27 @@ struct StorageOptions {
   std::string seed_from;
 };
 
+// The retrieval stage for large catalogs (model/retrieval_index.h): an
+// inner-product index over the item vectors returns each request's top
+// `candidates` items, which the model scores and the policy explores over.
+struct RetrievalOptions {
+  // Catalogs of at least this many items are served through the retrieval
+  // stage; smaller ones are scored whole (exact). 0: always exact.
+  // Default: 50000.
+  int64_t min_items = 50000;
+  // Candidates retrieved per request (the policy's choice set). Default: 1000.
+  int64_t candidates = 1000;
+  // Inverted lists of the index; 0: 4·√(items). Default: 0.
+  int64_t lists = 0;
+  // Lists scanned per query: recall against speed. Default: 48.
+  int64_t probes = 48;
+  // Vectors the index's quantizer is trained on. Default: 100000.
+  int64_t train_sample = 100000;
+  // The index is rebuilt from the newest item vectors at most this often;
+  // items added since are scored exactly until then. Default: 60000.
+  int64_t reindex_interval_ms = 60000;
+};
+
 struct RtrecConfig {
   ServerOptions server;
   CatalogOptions catalog;
@@ -388,6 +424,7 @@ struct RtrecConfig {
   ModelOptions model;
   PolicyOptions policy;
   BatcherOptions batcher;
+  RetrievalOptions retrieval;
   ImpressionLogOptions impressions;
   LearnerOptions learner;
   TunerOptions tuner;

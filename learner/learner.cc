@@ -2,14 +2,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <random>
 #include <sstream>
 #include <thread>
 #include <utility>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -262,11 +269,23 @@ struct Learner::Impl {
   // Positive events per item (+1), the proposal Q of the next-item loss.
   std::vector<double> item_counts;
   double item_count_total = 0;
-  // Recent logged examples, for the publish guard.
-  std::deque<Experience> window;
+  // Recent logged examples, for the publish guard, each with π of the
+  // serving snapshot `serving_pi_version` (−1: not computed yet). A
+  // published candidate's π becomes the serving π of the examples it was
+  // checked on, so a publish computes π of the serving snapshot only for
+  // examples that arrived since.
+  struct GuardExample {
+    Experience example;
+    double serving_pi = 0;
+    int64_t serving_pi_version = -1;
+  };
+  std::deque<GuardExample> window;
+
   // Recent examples learned again (learner.replay_ratio).
   std::deque<Experience> replay;
   int64_t steps_since_publish = 0;
+  // When the last good step ended: a published snapshot's learned_at.
+  std::chrono::steady_clock::time_point last_step_end{};
   absl::Time last_publish;
   // Experience::seq of the last experience consumed, and its value when the
   // serving weights were last decided (published or a candidate refused).
@@ -685,7 +704,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
   for (int64_t i = 0; i < fresh_logged; ++i) {
     const Experience& e = *used[logged_rows[i]];
     s.baseline = s.options.baseline_decay * s.baseline + (1 - s.options.baseline_decay) * e.reward;
-    s.window.push_back(e);
+    s.window.push_back(Impl::GuardExample{e});
     while (static_cast<int64_t>(s.window.size()) > s.options.guard_window) s.window.pop_front();
   }
   for (int64_t i = 0; i < fresh_next; ++i) {
@@ -697,6 +716,7 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     while (static_cast<int64_t>(s.replay.size()) > s.options.replay_capacity) s.replay.pop_front();
   }
   ++s.steps_since_publish;
+  s.last_step_end = std::chrono::steady_clock::now();
   result.stepped = true;
   result.loss = loss_value;
   rtrec::MutexLock lock(&s.stats_mu);
@@ -708,6 +728,29 @@ absl::StatusOr<StepResult> Learner::Train(const std::vector<Experience>& batch) 
     s.stats.importance_weight_ess = iw_ess;
   }
   return result;
+}
+
+StepPacer::StepPacer(double max_per_second)
+    : interval_(max_per_second > 0 ? absl::Seconds(1.0 / max_per_second) : absl::ZeroDuration()) {}
+
+absl::Duration StepPacer::Delay(absl::Time now) const {
+  if (interval_ <= absl::ZeroDuration() || last_ == absl::InfinitePast()) return absl::ZeroDuration();
+  return std::max(absl::ZeroDuration(), last_ + interval_ - now);
+}
+
+void StepPacer::Started(absl::Time at) { last_ = at; }
+
+void ApplyLearnerCpuBudget(const config::LearnerOptions& options) {
+  if (options.intra_op_threads > 0) at::set_num_threads(static_cast<int>(options.intra_op_threads));
+  if (options.nice > 0) {
+    // Linux: a thread's own niceness (PRIO_PROCESS of its thread id); the
+    // threads it starts later inherit it.
+    const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+    if (setpriority(PRIO_PROCESS, static_cast<id_t>(tid), static_cast<int>(options.nice)) != 0) {
+      logging::Warning("learner", absl::StrCat("cannot set learner.nice = ", options.nice, ": ",
+                                               std::strerror(errno)));
+    }
+  }
 }
 
 PublishDecision Learner::MaybePublish() {
@@ -740,6 +783,9 @@ PublishDecision Learner::PublishNow() {
   auto serving = s.store->Current();
   d.version = serving->version + 1;
   std::shared_ptr<model::ModelSnapshot> candidate;
+  // The checked examples with the candidate's π: their serving π once it
+  // is published.
+  std::vector<std::pair<Impl::GuardExample*, double>> checked_after_publish;
   try {
     model::ModelSnapshot mine;
     mine.version = serving->version;
@@ -747,6 +793,7 @@ PublishDecision Learner::PublishNow() {
     mine.weights = s.weights;
     mine.text = serving->text;
     candidate = model::CloneSnapshot(mine, d.version);
+    candidate->learned_at = s.last_step_end;
     torch::NoGradGuard no_grad;
     for (const auto& p : candidate->weights->model->named_parameters()) {
       if (!torch::isfinite(p.value()).all().item<bool>()) {
@@ -757,19 +804,37 @@ PublishDecision Learner::PublishNow() {
     if (d.reason.empty() && static_cast<int64_t>(s.window.size()) >= s.options.guard_min_examples &&
         !s.window.empty()) {
       s.RefreshItemText();
-      std::vector<const Experience*> examples;
+      std::vector<Impl::GuardExample*> checked;
+      for (auto& g : s.window) {
+        if (g.example.item_index < s.item_text.size(0)) checked.push_back(&g);
+      }
+      std::vector<const Experience*> examples, stale;
       std::vector<double> beta, reward;
-      for (const auto& e : s.window) {
-        if (e.item_index >= s.item_text.size(0)) continue;
-        examples.push_back(&e);
-        beta.push_back(e.selection_probability);
-        reward.push_back(e.reward);
+      for (const auto* g : checked) {
+        examples.push_back(&g->example);
+        beta.push_back(g->example.selection_probability);
+        reward.push_back(g->example.reward);
+        if (g->serving_pi_version != serving->version) stale.push_back(&g->example);
       }
       const model::PolicyParams params = s.policy->Get();
       const std::vector<double> pi_candidate =
           s.Probabilities(*candidate->weights->model, examples, *serving->text, params);
-      const std::vector<double> pi_serving =
-          s.Probabilities(*serving->weights->model, examples, *serving->text, params);
+      const std::vector<double> pi_stale =
+          s.Probabilities(*serving->weights->model, stale, *serving->text, params);
+      std::vector<double> pi_serving;
+      pi_serving.reserve(checked.size());
+      for (size_t i = 0, j = 0; i < checked.size(); ++i) {
+        Impl::GuardExample* g = checked[i];
+        if (g->serving_pi_version != serving->version) {
+          g->serving_pi = pi_stale[j++];
+          g->serving_pi_version = serving->version;
+        }
+        pi_serving.push_back(g->serving_pi);
+      }
+      d.checked_examples = static_cast<int64_t>(checked.size());
+      d.serving_recomputed = static_cast<int64_t>(stale.size());
+      checked_after_publish.clear();
+      for (size_t i = 0; i < checked.size(); ++i) checked_after_publish.emplace_back(checked[i], pi_candidate[i]);
       const double cap = s.options.importance_weight_cap;
       d.candidate_estimate = SelfNormalizedIps(pi_candidate, beta, reward, cap);
       d.serving_estimate = SelfNormalizedIps(pi_serving, beta, reward, cap);
@@ -809,6 +874,10 @@ PublishDecision Learner::PublishNow() {
   }
   d.published = true;
   s.stats.last_published_version = d.version;
+  for (auto& [g, pi] : checked_after_publish) {
+    g->serving_pi = pi;
+    g->serving_pi_version = d.version;
+  }
   return d;
 }
 
@@ -818,7 +887,14 @@ void Learner::Start(ExperienceBuffer* buffer,
   s.buffer = buffer;
   s.thread = std::thread([this, after_batch = std::move(after_batch)] {
     Impl& s = *impl_;
+    ApplyLearnerCpuBudget(s.options);
+    StepPacer pacer(s.options.max_steps_per_second);
     while (!s.stop.HasBeenNotified()) {
+      // The steps-per-second cap, in real time: it budgets this process's
+      // CPU, whatever clock the learner's bookkeeping runs on.
+      const absl::Duration wait = pacer.Delay(absl::Now());
+      if (wait > absl::ZeroDuration() && s.stop.WaitForNotificationWithTimeout(wait)) break;
+      pacer.Started(absl::Now());
       auto batch = s.buffer->WaitAndPopBatch(s.options.batch_size, absl::Milliseconds(100),
                                              absl::Milliseconds(s.options.max_batch_wait_ms));
       std::function<absl::Status()> replace;

@@ -111,8 +111,33 @@ struct PublishDecision {
   double serving_estimate = 0;
   // Standard error of candidate_estimate − serving_estimate on the window.
   double difference_stderr = 0;
+  // Examples the estimates used (the window), and how many of them needed
+  // the serving snapshot's π computed (the others had it from the previous
+  // publish, whose candidate is the serving snapshot now).
+  int64_t checked_examples = 0;
+  int64_t serving_recomputed = 0;
   std::string reason;  // why it was rejected
 };
+
+// learner.max_steps_per_second: steps start at least 1/max apart (no cap
+// when max ≤ 0). Not thread-safe: the learner thread's own.
+class StepPacer {
+ public:
+  explicit StepPacer(double max_per_second);
+  // How long a step about to start at `now` must wait first.
+  absl::Duration Delay(absl::Time now) const;
+  // A step started at `at`.
+  void Started(absl::Time at);
+
+ private:
+  absl::Duration interval_;
+  absl::Time last_ = absl::InfinitePast();
+};
+
+// Applies learner.intra_op_threads and learner.nice to the calling thread
+// (the learner's own; Learner::Start calls it). A niceness the process may
+// not set is logged, not fatal.
+void ApplyLearnerCpuBudget(const config::LearnerOptions& options);
 
 // Self-normalised IPS: Σ w·r / Σ w with w = min(π_new/β, weight_cap). 0
 // when Σ w is 0.

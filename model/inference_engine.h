@@ -4,7 +4,18 @@
 // the impression log entry for every slate.
 //
 // Item embeddings of the whole catalog are cached per (model version, catalog
-// version) and rebuilt when either changes.
+// version). A catalog below retrieval.min_items is scored whole, its cache
+// rebuilt by the first batch that sees a new version (cheap at that size).
+// A larger one is served through the retrieval stage: a background indexer
+// builds the item vectors of each new (snapshot, catalog) pair and, at most
+// every reindex_interval_ms, a FAISS index over them (model/
+// retrieval_index.h); a batch uses the newest prepared pair — the snapshot
+// it serves is the one its item vectors were built for — retrieves each
+// request's top `candidates` items from the index (plus items added since
+// the index was built, scored exactly), scores those exactly and explores
+// over them. Propensities are then conditional on the retrieved set, which
+// the impression logs as its candidates, so the learner computes π over the
+// same set.
 //
 // Thread safety: RunBatch may be called by several inference threads at once.
 #ifndef RTREC_MODEL_INFERENCE_ENGINE_H_
@@ -15,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,6 +37,7 @@
 #include "model/dynamic_batcher.h"
 #include "model/exploration_policy.h"
 #include "model/model_store.h"
+#include "model/retrieval_index.h"
 #include "state/user_state.h"
 
 namespace rtrec::model {
@@ -75,6 +88,29 @@ struct InferenceEngineOptions {
   int64_t intra_op_threads = 1;
   // Called after every batch with its size and compute time.
   std::function<void(int64_t batch_size, double seconds)> batch_observer;
+  // Called once per learned snapshot version, by the first batch that
+  // serves it: seconds from the end of its learner step to that batch's
+  // answers (ModelSnapshot::learned_at).
+  std::function<void(double seconds)> step_to_served_observer;
+  // The retrieval stage (config retrieval.*); min_items 0: always exact.
+  config::RetrievalOptions retrieval;
+  // The newest catalog, read by the background indexer. Without it there is
+  // no retrieval stage.
+  std::function<std::shared_ptr<const CatalogSnapshot>()> latest_catalog;
+};
+
+// What the retrieval stage did (gauges on /metrics).
+struct RetrievalStats {
+  bool active = false;          // the newest prepared catalog uses it
+  int64_t index_items = 0;      // items in the index
+  int64_t index_lists = 0;      // its inverted lists (0: exact, flat)
+  int64_t index_builds = 0;
+  int64_t item_builds = 0;      // item-vector builds by the indexer
+  double last_index_seconds = 0;
+  double last_items_seconds = 0;
+  // recall@100 of the index vs exact scoring on recent requests' user
+  // vectors, measured at the last build; −1 before any was measured.
+  double recall_at_100 = -1;
 };
 
 class InferenceEngine {
@@ -95,14 +131,29 @@ class InferenceEngine {
   void LearnTaste(const state::Experience& example, const CatalogSnapshot& catalog,
                   state::UserState* users);
 
+  // Large catalogs: builds the item vectors of the serving snapshot and the
+  // newest catalog now, and the index when it is due (or `force_index`).
+  // The background indexer calls it; start-up calls it once before serving,
+  // and a bench to time a full re-index. A no-op for small catalogs.
+  absl::Status PrepareItems(bool force_index = false) ABSL_LOCKS_EXCLUDED(prepare_mu_);
+  RetrievalStats retrieval_stats() const ABSL_LOCKS_EXCLUDED(cache_mu_);
+
  private:
   InferenceEngine(InferenceEngineOptions options, const ModelStore* store,
                   state::SlateLogger* log);
   struct ItemCache;
+  struct Prepared;
+  struct BatchScores;
   // The item vectors of (snapshot, catalog), built when either changed.
   std::shared_ptr<const ItemCache> Items(const ModelSnapshot& snapshot,
                                          const CatalogSnapshot& catalog)
       ABSL_LOCKS_EXCLUDED(cache_mu_);
+  static std::shared_ptr<ItemCache> BuildItems(const ModelSnapshot& snapshot, const CatalogSnapshot& catalog);
+  bool UsesRetrieval(const CatalogSnapshot& catalog) const;
+  // Scores each task's candidates: the whole catalog, or the retrieval stage.
+  absl::Status ScoreExact(const std::vector<RecommendTask*>& tasks, BatchScores* out);
+  absl::Status ScoreRetrieved(const std::vector<RecommendTask*>& tasks, BatchScores* out);
+  void Answer(const std::vector<RecommendTask*>& tasks, BatchScores& scored);
 
   const InferenceEngineOptions options_;
   const ModelStore* const store_;
@@ -110,8 +161,22 @@ class InferenceEngine {
   const uint64_t request_id_prefix_;
   std::atomic<uint64_t> next_request_ = 0;
   std::atomic<uint64_t> next_batch_ = 0;
-  rtrec::Mutex cache_mu_;
+  // Newest learned version a batch has served (step_to_served_observer).
+  std::atomic<int64_t> first_served_version_ = 0;
+  mutable rtrec::Mutex cache_mu_;
   std::shared_ptr<const ItemCache> cache_ ABSL_GUARDED_BY(cache_mu_);
+  // Large catalogs: the newest prepared (snapshot, item vectors, index).
+  std::shared_ptr<const Prepared> prepared_ ABSL_GUARDED_BY(cache_mu_);
+  RetrievalStats retrieval_stats_ ABSL_GUARDED_BY(cache_mu_);
+  // Recent requests' queries [u, 1], for measuring recall at index builds.
+  std::vector<std::vector<float>> recent_queries_ ABSL_GUARDED_BY(cache_mu_);
+  size_t next_recent_query_ ABSL_GUARDED_BY(cache_mu_) = 0;
+  // One PrepareItems at a time.
+  rtrec::Mutex prepare_mu_ ABSL_ACQUIRED_BEFORE(cache_mu_);
+  absl::Time index_built_at_ ABSL_GUARDED_BY(prepare_mu_) = absl::InfinitePast();
+  // The background indexer (when retrieval is configured).
+  rtrec::Notification stop_indexer_;
+  std::thread indexer_;
 };
 
 }  // namespace rtrec::model

@@ -10,6 +10,7 @@
 #define RTREC_MODEL_MODEL_STORE_H_
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,11 @@ struct ModelSnapshot {
   // Shared between snapshots while it is frozen; an adapted tower is a new
   // object, and publishing it re-encodes the catalog (learner/model_publisher.h).
   std::shared_ptr<const TextEmbedder> text;
+  // When the learner step whose weights these are ended (steady clock);
+  // unset for a snapshot that was loaded rather than learned. Serving
+  // measures from it how long a step takes to reach a Recommend
+  // (rtrec_learner_step_to_served_seconds).
+  std::chrono::steady_clock::time_point learned_at{};
 };
 
 // Resolves model.device ("auto" picks CUDA when present) to "cpu" or "cuda".

@@ -74,6 +74,7 @@ struct ServerMetrics::Impl {
   prometheus::Family<prometheus::Histogram>* rpc_latency = nullptr;
   prometheus::Histogram* batch_size = nullptr;
   prometheus::Histogram* inference_latency = nullptr;
+  prometheus::Histogram* step_to_served = nullptr;
   std::unique_ptr<MetricsHttpServer> http;
   rtrec::Mutex mu;  // guards the per-label caches below
   std::map<std::pair<std::string, int>, prometheus::Counter*> counters ABSL_GUARDED_BY(mu);
@@ -103,6 +104,13 @@ ServerMetrics::ServerMetrics() : impl_(std::make_unique<Impl>()) {
                                   .Add({}, prometheus::Histogram::BucketBoundaries{
                                                0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                0.05, 0.1, 0.2, 0.5, 1});
+  impl_->step_to_served = &prometheus::BuildHistogram()
+                               .Name("rtrec_learner_step_to_served_seconds")
+                               .Help("From the end of a learner step to the first Recommend answered by the "
+                                     "snapshot it produced (publish check and swap included)")
+                               .Register(r)
+                               .Add({}, prometheus::Histogram::BucketBoundaries{
+                                            0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5});
 }
 
 ServerMetrics::~ServerMetrics() = default;
@@ -134,6 +142,8 @@ void ServerMetrics::RecordBatch(int64_t batch_size, double seconds) {
   impl_->batch_size->Observe(static_cast<double>(batch_size));
   impl_->inference_latency->Observe(seconds);
 }
+
+void ServerMetrics::RecordStepToServed(double seconds) { impl_->step_to_served->Observe(seconds); }
 
 void ServerMetrics::SetScrapeSource(std::function<std::vector<ScrapedValue>()> source) {
   impl_->scraped->SetSource(std::move(source));

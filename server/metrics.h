@@ -35,6 +35,8 @@ class ServerMetrics {
 
   void RecordRpc(const std::string& method, int grpc_code, double seconds);
   void RecordBatch(int64_t batch_size, double seconds);
+  // A learned snapshot reached its first Recommend this long after its step.
+  void RecordStepToServed(double seconds);
   // Values computed when Prometheus scrapes.
   void SetScrapeSource(std::function<std::vector<ScrapedValue>()> source);
 

@@ -565,6 +565,25 @@ std::vector<ScrapedValue> RecommenderService::CollectMetrics() const {
                  static_cast<double>(b.batched_requests)});
   out.push_back({"rtrec_largest_batch_size", "Largest inference batch since start", false,
                  static_cast<double>(b.largest_batch_size)});
+  if (components_.stack->engine != nullptr) {
+    const model::RetrievalStats r = components_.stack->engine->retrieval_stats();
+    out.push_back({"rtrec_retrieval_active", "1 while the catalog is served through the retrieval index "
+                   "(retrieval.min_items)", false, r.active ? 1.0 : 0.0});
+    out.push_back({"rtrec_retrieval_index_items", "Items in the retrieval index", false,
+                   static_cast<double>(r.index_items)});
+    out.push_back({"rtrec_retrieval_index_builds_total", "Retrieval index builds", true,
+                   static_cast<double>(r.index_builds)});
+    out.push_back({"rtrec_retrieval_index_build_seconds", "Time the last retrieval index build took", false,
+                   r.last_index_seconds});
+    out.push_back({"rtrec_retrieval_item_vector_builds_total",
+                   "Item-vector builds of a new snapshot or catalog version, off the request path", true,
+                   static_cast<double>(r.item_builds)});
+    out.push_back({"rtrec_retrieval_item_vector_build_seconds", "Time the last item-vector build took", false,
+                   r.last_items_seconds});
+    out.push_back({"rtrec_retrieval_recall_at_100",
+                   "recall@100 of the index vs exact scoring on recent requests, at the last build (-1: "
+                   "not measured yet)", false, r.recall_at_100});
+  }
   out.push_back({"rtrec_queue_expired_total", "Requests whose deadline passed in the queue", true,
                  static_cast<double>(b.expired)});
   out.push_back({"rtrec_queue_rejected_total", "Requests refused because the queue was full", true,

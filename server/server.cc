@@ -205,6 +205,7 @@ absl::Status RtrecServer::Load() {
   options.with_publisher = true;
   options.tuner_warmup = absl::Milliseconds(config_.impressions.reward_wait_ms);
   options.batch_observer = [this](int64_t size, double seconds) { metrics_.RecordBatch(size, seconds); };
+  options.step_to_served_observer = [this](double seconds) { metrics_.RecordStepToServed(seconds); };
   auto stack = serving::ServingStack::Build(config_, std::move(options));
   if (!stack.ok()) return stack.status();
   stack_ = std::move(*stack);

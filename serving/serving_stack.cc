@@ -192,9 +192,22 @@ absl::Status ServingStack::LoadState() {
   engine_options.policy = &policy;
   engine_options.intra_op_threads = config.model.intra_op_threads;
   engine_options.batch_observer = options_.batch_observer;
+  engine_options.step_to_served_observer = options_.step_to_served_observer;
+  engine_options.retrieval = config.retrieval;
+  model::Catalog* items = catalog.get();
+  engine_options.latest_catalog = [items] { return items->Snapshot(); };
   auto created_engine = model::InferenceEngine::Create(engine_options, &models, impressions.get());
   if (!created_engine.ok()) return created_engine.status();
   engine = std::move(*created_engine);
+  // A large catalog's item vectors and index are ready before serving.
+  const auto t0 = absl::Now();
+  if (auto st = engine->PrepareItems(/*force_index=*/true); !st.ok()) return st;
+  const model::RetrievalStats rs = engine->retrieval_stats();
+  if (rs.active) {
+    Log(absl::StrFormat("retrieval index of %d items (%d lists, %d probes) built in %.1f s (item vectors %.1f s)",
+                        rs.index_items, rs.index_lists, config.retrieval.probes,
+                        absl::ToDoubleSeconds(absl::Now() - t0), rs.last_items_seconds));
+  }
   return absl::OkStatus();
 }
 

@@ -60,6 +60,8 @@ struct ServingStackOptions {
   std::optional<state::OverflowPolicy> overflow;
   // Sees every inference batch (size, seconds).
   std::function<void(int64_t, double)> batch_observer;
+  // Serving a learned snapshot for the first time (InferenceEngineOptions).
+  std::function<void(double)> step_to_served_observer;
   // Start-up messages ("rtrec: ..."); default stderr.
   std::function<void(const std::string&)> log;
 };

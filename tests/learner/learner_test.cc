@@ -1,6 +1,13 @@
 // The online learner: that it learns (a seeded synthetic world, in lock step),
 // that its publish guard holds, and that serving never fails while it
 // publishes (real threads; also run under ASan and TSan).
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
 #include "learner/learner.h"
 #include "learner/checkpointing.h"
 
@@ -248,9 +255,15 @@ TEST(LearnerGuardTest, NonFiniteParametersAreRejectedAndTheLearnerRollsBack) {
   EXPECT_GT(runner->store()->Current()->version, 1);
 }
 
-TEST(LearnerGuardTest, ASnapshotMadeWorseOnPurposeIsRejected) {
+// learner.guard_window sizes: the check refuses a ranking turned upside
+// down with each.
+class LearnerGuardWindowTest : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(LearnerGuardWindowTest, ASnapshotMadeWorseOnPurposeIsRejected) {
   sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
-  auto runner = MakeRunner(SmallConfig(), &world);
+  config::RtrecConfig c = SmallConfig();
+  c.learner.guard_window = GetParam();
+  auto runner = MakeRunner(c, &world);
   ASSERT_NE(runner, nullptr);
   for (int i = 0; i < 40; ++i) ASSERT_TRUE(runner->RunRound().ok());
   const int64_t version = runner->store()->Current()->version;
@@ -268,6 +281,7 @@ TEST(LearnerGuardTest, ASnapshotMadeWorseOnPurposeIsRejected) {
   PublishDecision d = learner->PublishNow();
   EXPECT_FALSE(d.published);
   ASSERT_TRUE(d.estimated);
+  EXPECT_EQ(d.checked_examples, GetParam());
   EXPECT_LT(d.candidate_estimate, d.serving_estimate - 0.05);
   EXPECT_THAT(d.reason, HasSubstr("self-normalised IPS"));
   EXPECT_EQ(runner->store()->Current()->version, version);
@@ -275,7 +289,17 @@ TEST(LearnerGuardTest, ASnapshotMadeWorseOnPurposeIsRejected) {
   PublishDecision again = learner->PublishNow();
   EXPECT_TRUE(again.published) << again.reason;
   EXPECT_EQ(runner->store()->Current()->version, version + 1);
+  EXPECT_EQ(again.serving_recomputed, 0);  // the refused check computed them
+  // The published candidate's π is now the serving π of every example, so
+  // the next check computes no serving π, and its serving estimate is what
+  // the candidate's was.
+  PublishDecision third = learner->PublishNow();
+  EXPECT_EQ(third.serving_recomputed, 0);
+  EXPECT_EQ(third.checked_examples, GetParam());
+  EXPECT_DOUBLE_EQ(third.serving_estimate, again.candidate_estimate);
 }
+
+INSTANTIATE_TEST_SUITE_P(GuardWindows, LearnerGuardWindowTest, ::testing::Values(256, 512, 1024, 2048));
 
 TEST(LearnerTest, LearningRateCanBeChangedWhileRunning) {
   sim::SyntheticWorld world(sim::SyntheticWorldOptions{});
@@ -487,6 +511,48 @@ TEST(LearnerCheckpointTest, WeightsOfAnotherShapeOrNotAnArchiveAreRefusedNamingT
   EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.rtrec"));
   // The serving model is untouched by a refused load.
   EXPECT_EQ(b->store()->Current()->version, 1);
+}
+
+}  // namespace
+}  // namespace rtrec::learner
+
+namespace rtrec::learner {
+namespace {
+
+TEST(LearnerBudgetTest, StepPacerSpacesStepsByTheCap) {
+  const absl::Time t0 = absl::UnixEpoch() + absl::Hours(1);
+  StepPacer pacer(4.0);  // ≥ 250 ms apart
+  EXPECT_EQ(pacer.Delay(t0), absl::ZeroDuration());  // the first step runs at once
+  pacer.Started(t0);
+  EXPECT_EQ(pacer.Delay(t0 + absl::Milliseconds(100)), absl::Milliseconds(150));
+  EXPECT_EQ(pacer.Delay(t0 + absl::Milliseconds(250)), absl::ZeroDuration());
+  EXPECT_EQ(pacer.Delay(t0 + absl::Seconds(3)), absl::ZeroDuration());  // no credit piles up...
+  pacer.Started(t0 + absl::Seconds(3));
+  EXPECT_EQ(pacer.Delay(t0 + absl::Seconds(3)), absl::Milliseconds(250));  // ...for a burst
+  StepPacer uncapped(0.0);
+  uncapped.Started(t0);
+  EXPECT_EQ(uncapped.Delay(t0), absl::ZeroDuration());
+}
+
+TEST(LearnerBudgetTest, CpuBudgetSetsTheCallingThreadsNicenessAndTensorThreads) {
+  config::LearnerOptions o;
+  o.nice = 7;
+  o.intra_op_threads = 1;
+  int nice = -100, threads = -1, other_nice = -100;
+  std::thread learner_thread([&] {
+    ApplyLearnerCpuBudget(o);
+    errno = 0;
+    nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)));
+    threads = at::get_num_threads();
+    // A thread the learner starts inherits its niceness.
+    std::thread([&] { other_nice = getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))); }).join();
+  });
+  learner_thread.join();
+  EXPECT_EQ(nice, 7);
+  EXPECT_EQ(other_nice, 7);
+  EXPECT_EQ(threads, 1);
+  // The caller's own thread is untouched.
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid))), 0);
 }
 
 }  // namespace

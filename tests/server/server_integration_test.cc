@@ -502,6 +502,77 @@ TEST_F(ServerTest, UpsertedItemIsRecommendableAtOnce) {
   EXPECT_EQ(resp.catalog_size(), 241);
 }
 
+// The retrieval stage (retrieval.min_items below the demo catalog's 240
+// items, 60 candidates): the greedy slate and its scores equal exact
+// whole-catalog scoring of the same model, an exploring slate's items come
+// from the retrieved set with propensities in (0, 1], the retrieved set is
+// what the impression logged (it joins feedback), and /metrics and
+// ModelInfo report the index.
+TEST_F(ServerTest, RetrievalStageRanksLikeExactScoringAndExploresOverItsCandidates) {
+  // A query gives each request a user state of its own (a new user's
+  // scores would otherwise all tie).
+  auto greedy = [&](const std::string& user) {
+    v1::RecommendRequest req;
+    req.set_user_id(user);
+    req.set_query(user == "ana" ? "green tea" : user == "bo" ? "running shoes" : "camera lens " + user);
+    req.set_k(10);
+    req.set_exploration(false);
+    v1::RecommendResponse resp;
+    EXPECT_TRUE(Recommend(req, &resp).ok());
+    return resp;
+  };
+  const std::vector<std::string> users = {"ana", "bo", "chen", "dara", "eli"};
+  config::RtrecConfig exact = rtrec::testing::LoopbackConfig();
+  exact.retrieval.min_items = 0;
+  StartAndLoad(exact);
+  std::vector<v1::RecommendResponse> expected;
+  for (const auto& u : users) {
+    expected.push_back(greedy(u));
+    ASSERT_EQ(expected.back().items_size(), 10);
+    // Scores that differ: a ranking for retrieval to get right.
+    EXPECT_GT(expected.back().items(0).score() - expected.back().items(9).score(), 1e-3) << u;
+  }
+  server_->Shutdown();
+  server_.reset();
+
+  config::RtrecConfig retrieval = rtrec::testing::LoopbackConfig();
+  retrieval.retrieval.min_items = 100;
+  retrieval.retrieval.candidates = 60;
+  retrieval.retrieval.lists = 16;  // every list probed: the plumbing, not FAISS recall, is tested here
+  retrieval.retrieval.probes = 16;
+  StartAndLoad(retrieval);
+  for (size_t i = 0; i < users.size(); ++i) {
+    const v1::RecommendResponse got = greedy(users[i]);
+    ASSERT_EQ(Ids(got), Ids(expected[i])) << users[i];
+    for (int j = 0; j < got.items_size(); ++j) {
+      EXPECT_NEAR(got.items(j).score(), expected[i].items(j).score(), 1e-4);
+    }
+  }
+  v1::RecommendRequest req;
+  req.set_user_id("ana");
+  req.set_k(10);
+  req.set_exploration(true);
+  v1::RecommendResponse explored;
+  ASSERT_TRUE(Recommend(req, &explored).ok());
+  ASSERT_EQ(explored.items_size(), 10);
+  for (const auto& item : explored.items()) {
+    EXPECT_GT(item.propensity(), 0.0);
+    EXPECT_LE(item.propensity(), 1.0);
+  }
+  v1::FeedbackRequest fb;
+  fb.set_request_id(explored.request_id());
+  fb.set_user_id("ana");
+  fb.set_item_id(explored.items(3).item_id());
+  fb.set_reward(1.0);
+  v1::FeedbackResponse joined;
+  ASSERT_TRUE(Feedback(fb, &joined).ok());
+  EXPECT_TRUE(joined.joined());
+  const std::string metrics = rtrec::testing::HttpGet(server_->metrics_port(), "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("rtrec_retrieval_active 1"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_retrieval_index_items 240"));
+  EXPECT_THAT(metrics, HasSubstr("rtrec_retrieval_index_builds_total 1"));
+}
+
 TEST_F(ServerTest, DifferentQueriesGiveDifferentSlates) {
   StartAndLoad();
   auto slate = [&](const std::string& query) {

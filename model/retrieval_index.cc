@@ -1,0 +1,107 @@
+#include "model/retrieval_index.h"
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <unordered_set>
+
+#include "absl/strings/str_cat.h"
+
+namespace rtrec::model {
+
+RetrievalIndex::~RetrievalIndex() {
+  index_.reset();  // the IVF index refers to the quantizer
+  quantizer_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<RetrievalIndex>> RetrievalIndex::Build(
+    const float* vectors, int64_t n, int64_t dim, const RetrievalIndexOptions& options) {
+  if (n < 0 || dim <= 0) return absl::InvalidArgumentError("retrieval index: no vectors to index");
+  std::unique_ptr<RetrievalIndex> out(new RetrievalIndex());
+  out->size_ = n;
+  out->dim_ = dim;
+  try {
+    if (n < std::max<int64_t>(options.exact_below, 1)) {
+      auto flat = std::make_unique<faiss::IndexFlatIP>(dim);
+      flat->add(n, vectors);
+      out->index_ = std::move(flat);
+      out->exact_ = true;
+      return out;
+    }
+    int64_t lists = options.lists > 0 ? options.lists
+                                      : std::max<int64_t>(1, static_cast<int64_t>(4 * std::sqrt(n)));
+    lists = std::min(lists, n);
+    auto quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, lists,
+                                                     faiss::METRIC_INNER_PRODUCT);
+    // Train on a uniform sample (k-means cost is linear in it).
+    const int64_t sample = std::clamp<int64_t>(options.train_sample, std::min<int64_t>(n, 39 * lists), n);
+    std::vector<float> train;
+    if (sample < n) {
+      std::vector<int64_t> rows(n);
+      std::iota(rows.begin(), rows.end(), 0);
+      std::mt19937_64 rng(options.seed);
+      for (int64_t i = 0; i < sample; ++i) {
+        std::uniform_int_distribution<int64_t> pick(i, n - 1);
+        std::swap(rows[i], rows[pick(rng)]);
+      }
+      std::sort(rows.begin(), rows.begin() + sample);
+      train.resize(static_cast<size_t>(sample * dim));
+      for (int64_t i = 0; i < sample; ++i) {
+        std::copy(vectors + rows[i] * dim, vectors + (rows[i] + 1) * dim, train.data() + i * dim);
+      }
+    }
+    ivf->cp.seed = static_cast<int>(options.seed);
+    ivf->verbose = false;
+    ivf->train(sample, sample < n ? train.data() : vectors);
+    ivf->add(n, vectors);
+    ivf->nprobe = static_cast<size_t>(std::clamp<int64_t>(options.probes, 1, lists));
+    out->lists_ = lists;
+    out->probes_ = static_cast<int64_t>(ivf->nprobe);
+    out->quantizer_ = std::move(quantizer);
+    out->index_ = std::move(ivf);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("retrieval index: FAISS failed: ", e.what()));
+  }
+  return out;
+}
+
+void RetrievalIndex::Search(const float* queries, int64_t count, int64_t top, int64_t* ids) const {
+  if (count <= 0 || top <= 0) return;
+  std::vector<float> distances(static_cast<size_t>(count * top));
+  static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
+  index_->search(count, queries, top, distances.data(), reinterpret_cast<faiss::Index::idx_t*>(ids));
+}
+
+std::vector<int64_t> ExactTop(const float* vectors, int64_t n, int64_t dim, const float* queries,
+                              int64_t count, int64_t top) {
+  std::vector<int64_t> out(static_cast<size_t>(count * top), -1);
+  faiss::IndexFlatIP flat(dim);
+  flat.add(n, vectors);
+  std::vector<float> distances(static_cast<size_t>(count * top));
+  flat.search(count, queries, top, distances.data(), reinterpret_cast<faiss::Index::idx_t*>(out.data()));
+  return out;
+}
+
+double MeasureRecall(const RetrievalIndex& index, const float* vectors, int64_t n,
+                     const float* queries, int64_t count, int64_t k) {
+  if (count <= 0 || k <= 0 || n <= 0) return 1.0;
+  k = std::min(k, n);
+  const std::vector<int64_t> exact = ExactTop(vectors, n, index.dim(), queries, count, k);
+  std::vector<int64_t> found(static_cast<size_t>(count * k));
+  index.Search(queries, count, k, found.data());
+  double sum = 0;
+  for (int64_t q = 0; q < count; ++q) {
+    std::unordered_set<int64_t> truth(exact.begin() + q * k, exact.begin() + (q + 1) * k);
+    int64_t hits = 0;
+    for (int64_t j = 0; j < k; ++j) hits += truth.count(found[q * k + j]) > 0;
+    sum += static_cast<double>(hits) / static_cast<double>(k);
+  }
+  return sum / static_cast<double>(count);
+}
+
+}  // namespace rtrec::model
