@@ -403,8 +403,10 @@ struct RetrievalOptions {
   // stage; smaller ones are scored whole (exact). 0: always exact.
   // Default: 50000.
   int64_t min_items = 50000;
-  // Candidates retrieved per request (the policy's choice set). Default: 1000.
-  int64_t candidates = 1000;
+  // Candidates retrieved per request (the policy's choice set). A slate's
+  // propensities cost O(candidates · k) per point of their integral: the
+  // largest per-request cost at 1000 (bench/RESULTS.md). Default: 500.
+  int64_t candidates = 500;
   // Inverted lists of the index; 0: 4·√(items). Default: 0.
   int64_t lists = 0;
   // Lists scanned per query: recall against speed. Default: 48.

@@ -108,9 +108,13 @@ struct RetrievalStats {
   int64_t item_builds = 0;      // item-vector builds by the indexer
   double last_index_seconds = 0;
   double last_items_seconds = 0;
-  // recall@100 of the index vs exact scoring on recent requests' user
-  // vectors, measured at the last build; −1 before any was measured.
+  // Measured at the last build on recent requests' user vectors against
+  // exact scoring (−1 before any was measured): the index's recall@100
+  // (its top 100 vs the exact top 100), and the stage's (the share of the
+  // exact top 100 among the `candidates` it retrieves, which are then
+  // ranked exactly).
   double recall_at_100 = -1;
+  double candidates_recall_at_100 = -1;
 };
 
 class InferenceEngine {

@@ -2,6 +2,7 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
+#include <faiss/utils/distances.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +22,11 @@ RetrievalIndex::~RetrievalIndex() {
 absl::StatusOr<std::unique_ptr<RetrievalIndex>> RetrievalIndex::Build(
     const float* vectors, int64_t n, int64_t dim, const RetrievalIndexOptions& options) {
   if (n < 0 || dim <= 0) return absl::InvalidArgumentError("retrieval index: no vectors to index");
+  // Query batches of any size score the coarse centroids with one sgemm
+  // (OpenBLAS) rather than FAISS's scalar loop (Debian builds it for the
+  // generic x86-64 target): a batch is often smaller than FAISS's default
+  // threshold of 20 queries.
+  faiss::distance_compute_blas_threshold = 1;
   std::unique_ptr<RetrievalIndex> out(new RetrievalIndex());
   out->size_ = n;
   out->dim_ = dim;
@@ -88,17 +94,18 @@ std::vector<int64_t> ExactTop(const float* vectors, int64_t n, int64_t dim, cons
 }
 
 double MeasureRecall(const RetrievalIndex& index, const float* vectors, int64_t n,
-                     const float* queries, int64_t count, int64_t k) {
+                     const float* queries, int64_t count, int64_t k, int64_t retrieved) {
   if (count <= 0 || k <= 0 || n <= 0) return 1.0;
   k = std::min(k, n);
+  const int64_t r = std::min(std::max(retrieved, k), n);
   const std::vector<int64_t> exact = ExactTop(vectors, n, index.dim(), queries, count, k);
-  std::vector<int64_t> found(static_cast<size_t>(count * k));
-  index.Search(queries, count, k, found.data());
+  std::vector<int64_t> found(static_cast<size_t>(count * r));
+  index.Search(queries, count, r, found.data());
   double sum = 0;
   for (int64_t q = 0; q < count; ++q) {
     std::unordered_set<int64_t> truth(exact.begin() + q * k, exact.begin() + (q + 1) * k);
     int64_t hits = 0;
-    for (int64_t j = 0; j < k; ++j) hits += truth.count(found[q * k + j]) > 0;
+    for (int64_t j = 0; j < r; ++j) hits += truth.count(found[q * r + j]) > 0;
     sum += static_cast<double>(hits) / static_cast<double>(k);
   }
   return sum / static_cast<double>(count);

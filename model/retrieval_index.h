@@ -75,9 +75,12 @@ class RetrievalIndex {
 std::vector<int64_t> ExactTop(const float* vectors, int64_t n, int64_t dim, const float* queries,
                               int64_t count, int64_t top);
 
-// Mean over queries of |index top-k ∩ exact top-k| / k.
+// Mean over queries of |index top-`retrieved` ∩ exact top-k| / k: with
+// retrieved = k the index's own recall@k; with retrieved = the candidates a
+// request retrieves, how much of the exact top k the stage hands to exact
+// ranking (what the slate can be drawn from). retrieved 0 means k.
 double MeasureRecall(const RetrievalIndex& index, const float* vectors, int64_t n,
-                     const float* queries, int64_t count, int64_t k);
+                     const float* queries, int64_t count, int64_t k, int64_t retrieved = 0);
 
 }  // namespace rtrec::model
 

@@ -581,8 +581,12 @@ std::vector<ScrapedValue> RecommenderService::CollectMetrics() const {
     out.push_back({"rtrec_retrieval_item_vector_build_seconds", "Time the last item-vector build took", false,
                    r.last_items_seconds});
     out.push_back({"rtrec_retrieval_recall_at_100",
-                   "recall@100 of the index vs exact scoring on recent requests, at the last build (-1: "
-                   "not measured yet)", false, r.recall_at_100});
+                   "recall@100 of the index (its top 100 vs the exact top 100) on recent requests, at the "
+                   "last build (-1: not measured yet)", false, r.recall_at_100});
+    out.push_back({"rtrec_retrieval_candidates_recall_at_100",
+                   "Share of the exact top 100 among the retrieval.candidates the stage retrieves (ranked "
+                   "exactly after), on recent requests, at the last build (-1: not measured yet)", false,
+                   r.candidates_recall_at_100});
   }
   out.push_back({"rtrec_queue_expired_total", "Requests whose deadline passed in the queue", true,
                  static_cast<double>(b.expired)});

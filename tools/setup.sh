@@ -22,6 +22,9 @@ RUNTIME_PACKAGES=(
   # BLAS it falls back to the netlib reference one, ~16x slower on matmul
   # (bench/RESULTS.md). The OpenMP build follows torch's intra-op threads.
   libopenblas0-openmp
+  # The retrieval stage (model/retrieval_index.h) links FAISS statically;
+  # at run time it needs LAPACK and OpenMP.
+  liblapack3 libgomp1
 )
 BUILD_PACKAGES=(
   build-essential cmake ccache pkg-config git
@@ -32,6 +35,8 @@ BUILD_PACKAGES=(
   # /metrics over cpp-httplib; TLS material checks with OpenSSL (server/tls.h).
   libcpp-httplib-dev libssl-dev
   libspdlog-dev
+  # FAISS 1.7 for the retrieval stage of large catalogs (model/retrieval_index.h).
+  libfaiss-dev
   libopenblas0-openmp
 )
 DEV_PACKAGES=(

@@ -136,5 +136,30 @@ TEST(ExplorationPolicyTest, PeakedPolicyKeepsTinyPropensitiesAccurate) {
   for (size_t i = 0; i < pi.size(); ++i) EXPECT_NEAR(computed[i], exact[i], 1e-8);
 }
 
+// A retrieval-sized choice set (1000 candidates, k = 10): each call sees
+// 990 items outside its own ten (the vectorised count distribution and
+// exponential), and over all calls the propensities must add up to k, the
+// expected slate size, for a flat and a peaked policy; and an item's
+// propensity must not depend on which other slate items it was computed with.
+TEST(ExplorationPolicyTest, PropensitiesOverAThousandCandidatesSumToTheSlateSize) {
+  for (double temperature : {1.0, 0.1}) {
+    std::mt19937_64 rng(5);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> scores(1000);
+    for (auto& x : scores) x = normal(rng);
+    const std::vector<double> pi = PolicyProbabilities(scores, {temperature, 0.0});
+    double total = 0;
+    for (int64_t first = 0; first < 1000; first += 10) {
+      std::vector<int64_t> items(10);
+      std::iota(items.begin(), items.end(), first);
+      for (double p : SlateInclusionProbabilities(pi, items, 10)) total += p;
+    }
+    EXPECT_NEAR(total, 10.0, 1e-6) << "temperature " << temperature;
+    const double alone = SlateInclusionProbabilities(pi, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, 10)[3];
+    const double elsewhere = SlateInclusionProbabilities(pi, {3, 500, 501, 502, 503, 504, 505, 506, 507, 999}, 10)[0];
+    EXPECT_NEAR(alone, elsewhere, 1e-9) << "temperature " << temperature;
+  }
+}
+
 }  // namespace
 }  // namespace rtrec::model
