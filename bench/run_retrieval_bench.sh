@@ -12,6 +12,11 @@
 #     the last 256 requests (rtrec_retrieval_recall_at_100).
 #
 #   bash bench/run_retrieval_bench.sh [items=1000000] [concurrency=32] [seconds=20]
+#
+# Environment: RETRIEVAL_PROBES / RETRIEVAL_LISTS / RETRIEVAL_TRAIN_SAMPLE
+# override retrieval.probes / lists / train_sample; STORE_DIR keeps the
+# server's state (the encoded catalog) there, so a second run starts from
+# the store instead of encoding the catalog again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR="${RTREC_BUILD_DIR:-build}"
@@ -25,6 +30,17 @@ source bench/server_lib.sh
 START_TIMEOUT_S=1800
 
 python3 bench/make_catalog.py "$ITEMS" "$WORK/catalog.jsonl"
+RETRIEVAL_YAML="retrieval:
+  reindex_interval_ms: 0"
+[ -n "${RETRIEVAL_PROBES:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
+  probes: $RETRIEVAL_PROBES"
+[ -n "${RETRIEVAL_LISTS:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
+  lists: $RETRIEVAL_LISTS"
+[ -n "${RETRIEVAL_TRAIN_SAMPLE:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
+  train_sample: $RETRIEVAL_TRAIN_SAMPLE"
+STORAGE_YAML=""
+[ -n "${STORE_DIR:-}" ] && STORAGE_YAML="storage:
+  path: \"$STORE_DIR\""
 metrics_port() { sed -n 's/.*metrics on port \([0-9]*\).*/\1/p' "$WORK/large.log" | head -1; }
 metric() { curl -s "http://127.0.0.1:$(metrics_port)/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
 
@@ -35,8 +51,8 @@ start_server large "server:
 catalog:
   path: \"$WORK/catalog.jsonl\"
   max_items: $((ITEMS + 1000))
-retrieval:
-  reindex_interval_ms: 0
+$RETRIEVAL_YAML
+$STORAGE_YAML
 batcher:
   max_queue_size: 4096
 learner:
@@ -62,6 +78,7 @@ done
 reindex=$(metric rtrec_retrieval_index_build_seconds)
 vectors=$(metric rtrec_retrieval_item_vector_build_seconds)
 recall=$(metric rtrec_retrieval_recall_at_100)
+lists=$(metric rtrec_retrieval_index_lists)
 rss=$(awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$PID/status")
 stop_server
 
@@ -74,7 +91,7 @@ echo "| p50 / p99 latency | $p50 / $p99 ms |"
 echo "| errors | ${errors:-0} |"
 echo "| start-up to SERVING (catalog encoded, item vectors, index) | $startup s |"
 echo "| full re-index: item vectors + index | $vectors s + $reindex s |"
-echo "| recall@100 of the index vs exact scoring (last 256 requests) | $recall |"
+echo "| recall@100 of the index vs exact scoring (last 256 requests; $lists lists, ${RETRIEVAL_PROBES:-48} probes) | $recall |"
 echo "| server resident memory | $rss MiB |"
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${SECONDS_PER_RUN}s measured"

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <unordered_set>
@@ -76,11 +77,69 @@ absl::StatusOr<std::unique_ptr<RetrievalIndex>> RetrievalIndex::Build(
   return out;
 }
 
+namespace {
+
+// x·y with eight partial sums: a loop the compiler vectorises. FAISS's own
+// inner product in Debian's build (generic x86-64) is a scalar loop, and
+// scanning the probed lists with it was most of a Recommend's CPU at a
+// million items.
+inline float Dot(const float* x, const float* y, int64_t d) {
+  float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= d; i += 8) {
+    for (int l = 0; l < 8; ++l) part[l] += x[i + l] * y[i + l];
+  }
+  float s = 0;
+  for (; i < d; ++i) s += x[i] * y[i];
+  for (float p : part) s += p;
+  return s;
+}
+
+}  // namespace
+
 void RetrievalIndex::Search(const float* queries, int64_t count, int64_t top, int64_t* ids) const {
   if (count <= 0 || top <= 0) return;
-  std::vector<float> distances(static_cast<size_t>(count * top));
   static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
-  index_->search(count, queries, top, distances.data(), reinterpret_cast<faiss::Index::idx_t*>(ids));
+  if (exact_) {
+    std::vector<float> distances(static_cast<size_t>(count * top));
+    index_->search(count, queries, top, distances.data(), reinterpret_cast<faiss::Index::idx_t*>(ids));
+    return;
+  }
+  // The inverted file, scanned here: FAISS picks the probed lists (one
+  // sgemm against the centroids), the lists' vectors are scored with Dot.
+  const auto& ivf = static_cast<const faiss::IndexIVFFlat&>(*index_);
+  std::vector<float> centroid_scores(static_cast<size_t>(count * probes_));
+  std::vector<faiss::Index::idx_t> lists(static_cast<size_t>(count * probes_));
+  quantizer_->search(count, queries, probes_, centroid_scores.data(), lists.data());
+  using Scored = std::pair<float, int64_t>;
+  std::vector<Scored> heap;  // a min-heap of the best `top` so far
+  heap.reserve(static_cast<size_t>(top));
+  for (int64_t q = 0; q < count; ++q) {
+    const float* query = queries + q * dim_;
+    heap.clear();
+    for (int64_t p = 0; p < probes_; ++p) {
+      const faiss::Index::idx_t list = lists[q * probes_ + p];
+      if (list < 0) continue;
+      const size_t size = ivf.invlists->list_size(list);
+      faiss::InvertedLists::ScopedCodes codes(ivf.invlists, list);
+      faiss::InvertedLists::ScopedIds list_ids(ivf.invlists, list);
+      const float* vectors = reinterpret_cast<const float*>(codes.get());
+      for (size_t i = 0; i < size; ++i) {
+        const float s = Dot(query, vectors + i * dim_, dim_);
+        if (static_cast<int64_t>(heap.size()) < top) {
+          heap.emplace_back(s, list_ids[i]);
+          std::push_heap(heap.begin(), heap.end(), std::greater<>());
+        } else if (s > heap.front().first) {
+          std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+          heap.back() = {s, list_ids[i]};
+          std::push_heap(heap.begin(), heap.end(), std::greater<>());
+        }
+      }
+    }
+    std::sort(heap.begin(), heap.end(), std::greater<>());
+    int64_t* out = ids + q * top;
+    for (int64_t j = 0; j < top; ++j) out[j] = j < static_cast<int64_t>(heap.size()) ? heap[j].second : -1;
+  }
 }
 
 std::vector<int64_t> ExactTop(const float* vectors, int64_t n, int64_t dim, const float* queries,

@@ -571,6 +571,8 @@ std::vector<ScrapedValue> RecommenderService::CollectMetrics() const {
                    "(retrieval.min_items)", false, r.active ? 1.0 : 0.0});
     out.push_back({"rtrec_retrieval_index_items", "Items in the retrieval index", false,
                    static_cast<double>(r.index_items)});
+    out.push_back({"rtrec_retrieval_index_lists", "Inverted lists of the retrieval index", false,
+                   static_cast<double>(r.index_lists)});
     out.push_back({"rtrec_retrieval_index_builds_total", "Retrieval index builds", true,
                    static_cast<double>(r.index_builds)});
     out.push_back({"rtrec_retrieval_index_build_seconds", "Time the last retrieval index build took", false,

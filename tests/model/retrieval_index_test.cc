@@ -59,7 +59,7 @@ TEST(RetrievalIndexTest, InvertedFileRecallAt100GrowsWithProbes) {
   RetrievalIndexOptions o;
   o.exact_below = 0;
   o.train_sample = 20000;
-  o.probes = 1;
+  o.probes = 12;
   auto one = RetrievalIndex::Build(vectors.data(), n, d, o);
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_FALSE((*one)->exact());
@@ -69,13 +69,18 @@ TEST(RetrievalIndexTest, InvertedFileRecallAt100GrowsWithProbes) {
   ASSERT_TRUE(many.ok()) << many.status();
   const double recall_one = MeasureRecall(**one, vectors.data(), n, queries.data(), 50, 100);
   const double recall_many = MeasureRecall(**many, vectors.data(), n, queries.data(), 50, 100);
-  EXPECT_LT(recall_one, 0.9);
+  EXPECT_LT(recall_one, 0.95) << recall_one;
   EXPECT_GE(recall_many, 0.95);
-  // Retrieving 500 and ranking them exactly keeps more of the exact top 100
-  // than the index's own top 100 holds.
-  const double stage_one = MeasureRecall(**one, vectors.data(), n, queries.data(), 50, 100, 500);
-  EXPECT_GT(stage_one, recall_one);
-  EXPECT_GE(MeasureRecall(**many, vectors.data(), n, queries.data(), 50, 100, 500), recall_many);
+  // Every list probed: exact.
+  o.probes = 800;
+  auto all = RetrievalIndex::Build(vectors.data(), n, d, o);
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_DOUBLE_EQ(MeasureRecall(**all, vectors.data(), n, queries.data(), 50, 100), 1.0);
+  // An inverted file scores the vectors of the lists it scans exactly, so
+  // retrieving 500 rather than 100 from the same lists finds no more of the
+  // exact top 100: only more probes do.
+  EXPECT_NEAR(MeasureRecall(**one, vectors.data(), n, queries.data(), 50, 100, 500), recall_one, 1e-9);
+  EXPECT_NEAR(MeasureRecall(**many, vectors.data(), n, queries.data(), 50, 100, 500), recall_many, 1e-9);
   // Ids are rows of the input, best first by inner product.
   std::vector<int64_t> found(100);
   (*many)->Search(queries.data(), 1, 100, found.data());
