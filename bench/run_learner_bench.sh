@@ -71,7 +71,7 @@ onq=$(field learner_on qps); offq=$(field learner_off qps)
 echo
 echo "| learner figure | value |"
 echo "|---|---|"
-echo "| examples/s (batch 64, $items items) | $eps ($sps steps/s) |"
+echo "| examples/s (batch $(field inprocess batch_size), $items items) | $eps ($sps steps/s) |"
 echo "| publish check (clone + finiteness + SNIPS on guard window), p50 | $chk ms |"
 echo "| learner step → first Recommend on the new version, p50 / p99 | $l50 / $l99 ms |"
 echo

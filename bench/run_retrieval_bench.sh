@@ -13,8 +13,12 @@
 #
 #   bash bench/run_retrieval_bench.sh [items=1000000] [concurrency=32] [seconds=20]
 #
-# Environment: RETRIEVAL_PROBES / RETRIEVAL_LISTS / RETRIEVAL_TRAIN_SAMPLE
-# override retrieval.probes / lists / train_sample; STORE_DIR keeps the
+# Environment: RETRIEVAL_PROBES / RETRIEVAL_CANDIDATES / RETRIEVAL_LISTS /
+# RETRIEVAL_TRAIN_SAMPLE override retrieval.probes / candidates / lists /
+# train_sample; MAX_BATCH_SIZE
+# batcher.max_batch_size (default 8 here: through the retrieval stage most of
+# a request's cost is its own, and a smaller batch bounds the wait behind
+# it); STORE_DIR keeps the
 # server's state (the encoded catalog) there, so a second run starts from
 # the store instead of encoding the catalog again.
 set -euo pipefail
@@ -34,6 +38,8 @@ RETRIEVAL_YAML="retrieval:
   reindex_interval_ms: 0"
 [ -n "${RETRIEVAL_PROBES:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
   probes: $RETRIEVAL_PROBES"
+[ -n "${RETRIEVAL_CANDIDATES:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
+  candidates: $RETRIEVAL_CANDIDATES"
 [ -n "${RETRIEVAL_LISTS:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
   lists: $RETRIEVAL_LISTS"
 [ -n "${RETRIEVAL_TRAIN_SAMPLE:-}" ] && RETRIEVAL_YAML="$RETRIEVAL_YAML
@@ -54,6 +60,7 @@ catalog:
 $RETRIEVAL_YAML
 $STORAGE_YAML
 batcher:
+  max_batch_size: ${MAX_BATCH_SIZE:-8}
   max_queue_size: 4096
 learner:
   enabled: false
@@ -84,14 +91,14 @@ stop_server
 
 qps=$(field large qps); p50=$(field large p50_ms); p99=$(field large p99_ms); errors=$(field large errors)
 echo
-echo "| $ITEMS items, retrieval stage, concurrency $CONCURRENCY, k = 10 | value |"
+echo "| $ITEMS items, retrieval stage, concurrency $CONCURRENCY, k = 10, max_batch_size ${MAX_BATCH_SIZE:-8} | value |"
 echo "|---|---|"
 echo "| Recommend/s | $qps |"
 echo "| p50 / p99 latency | $p50 / $p99 ms |"
 echo "| errors | ${errors:-0} |"
 echo "| start-up to SERVING (catalog encoded, item vectors, index) | $startup s |"
 echo "| full re-index: item vectors + index | $vectors s + $reindex s |"
-echo "| recall@100 of the index vs exact scoring (last 256 requests; $lists lists, ${RETRIEVAL_PROBES:-48} probes) | $recall |"
+echo "| recall@100 of the index vs exact scoring (last 256 requests; $lists lists, ${RETRIEVAL_PROBES:-64} probes, ${RETRIEVAL_CANDIDATES:-300} candidates) | $recall |"
 echo "| server resident memory | $rss MiB |"
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); ${SECONDS_PER_RUN}s measured"
