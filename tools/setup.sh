@@ -45,8 +45,9 @@ DEV_PACKAGES=(
   # draws the demo's learning curve.
   prometheus docker-compose gnuplot-nox
   # The TLS tests make their certificates with openssl; tools/fuzz.sh builds
-  # the libFuzzer target with clang 14.
-  openssl clang-14 libclang-rt-14-dev
+  # the libFuzzer target with clang 14 (libomp: FAISS links OpenMP, and
+  # clang's is LLVM's).
+  openssl clang-14 libclang-rt-14-dev libomp-dev
   # The client packages' tests (clients/): Python with Debian's gRPC, and
   # Node.js with npm (the packages' dependencies come from the npm registry).
   python3-grpcio python3-protobuf python3-venv python3-setuptools python3-yaml
