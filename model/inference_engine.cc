@@ -113,7 +113,12 @@ absl::Status InferenceEngine::PrepareItems(bool force_index) {
   rtrec::MutexLock prepare_lock(&prepare_mu_);
   std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
   std::shared_ptr<const CatalogSnapshot> catalog = options_.latest_catalog();
-  if (!snapshot || !catalog || !UsesRetrieval(*catalog)) return absl::OkStatus();
+  if (!snapshot || !catalog) return absl::OkStatus();
+  if (!UsesRetrieval(*catalog)) {
+    rtrec::MutexLock lock(&cache_mu_);
+    retrieval_stats_.active = false;
+    return absl::OkStatus();
+  }
   std::shared_ptr<const Prepared> current;
   {
     rtrec::MutexLock lock(&cache_mu_);
