@@ -501,19 +501,7 @@ absl::Status InferenceEngine::ScoreRetrieved(const std::vector<RecommendTask*>& 
     const float* ur = u + r * d;
     auto& sc = out->scores[r];
     sc.reserve(cands.size());
-    for (int64_t i : cands) {
-      // Eight partial sums: a loop the compiler vectorises.
-      const float* x = e + i * d;
-      float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-      int64_t k = 0;
-      for (; k + 8 <= d; k += 8) {
-        for (int l = 0; l < 8; ++l) part[l] += ur[k + l] * x[k + l];
-      }
-      float dot = bias[i];
-      for (; k < d; ++k) dot += ur[k] * x[k];
-      for (float p : part) dot += p;
-      sc.push_back(dot);
-    }
+    for (int64_t i : cands) sc.push_back(bias[i] + InnerProduct(ur, e + i * d, d));
     out->pis[r] = PolicyProbabilities(sc, params);
   }
   return absl::OkStatus();

@@ -77,13 +77,7 @@ absl::StatusOr<std::unique_ptr<RetrievalIndex>> RetrievalIndex::Build(
   return out;
 }
 
-namespace {
-
-// x·y with eight partial sums: a loop the compiler vectorises. FAISS's own
-// inner product in Debian's build (generic x86-64) is a scalar loop, and
-// scanning the probed lists with it was most of a Recommend's CPU at a
-// million items.
-inline float Dot(const float* x, const float* y, int64_t d) {
+float InnerProduct(const float* x, const float* y, int64_t d) {
   float part[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int64_t i = 0;
   for (; i + 8 <= d; i += 8) {
@@ -95,8 +89,6 @@ inline float Dot(const float* x, const float* y, int64_t d) {
   return s;
 }
 
-}  // namespace
-
 void RetrievalIndex::Search(const float* queries, int64_t count, int64_t top, int64_t* ids) const {
   if (count <= 0 || top <= 0) return;
   static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
@@ -106,7 +98,7 @@ void RetrievalIndex::Search(const float* queries, int64_t count, int64_t top, in
     return;
   }
   // The inverted file, scanned here: FAISS picks the probed lists (one
-  // sgemm against the centroids), the lists' vectors are scored with Dot.
+  // sgemm against the centroids), the lists' vectors with InnerProduct.
   const auto& ivf = static_cast<const faiss::IndexIVFFlat&>(*index_);
   std::vector<float> centroid_scores(static_cast<size_t>(count * probes_));
   std::vector<faiss::Index::idx_t> lists(static_cast<size_t>(count * probes_));
@@ -125,7 +117,7 @@ void RetrievalIndex::Search(const float* queries, int64_t count, int64_t top, in
       faiss::InvertedLists::ScopedIds list_ids(ivf.invlists, list);
       const float* vectors = reinterpret_cast<const float*>(codes.get());
       for (size_t i = 0; i < size; ++i) {
-        const float s = Dot(query, vectors + i * dim_, dim_);
+        const float s = InnerProduct(query, vectors + i * dim_, dim_);
         if (static_cast<int64_t>(heap.size()) < top) {
           heap.emplace_back(s, list_ids[i]);
           std::push_heap(heap.begin(), heap.end(), std::greater<>());
