@@ -293,7 +293,7 @@ void InferenceEngine::RunBatch(TaskBatch batch) {
     absl::Status st;
     try {
       c10::InferenceMode guard;
-      st = retrieval ? ScoreRetrieved(part, &scored) : ScoreExact(part, &scored);
+      st = retrieval ? ScoreRetrieved(part, &scored) : ScoreExact(part, *catalog, &scored);
     } catch (const c10::Error& e) {
       st = absl::InternalError(absl::StrCat("inference failed: ", e.what_without_backtrace()));
     }
@@ -350,11 +350,9 @@ UserInputs GatherUserInputs(const std::vector<RecommendTask*>& tasks, const Reco
   return in;
 }
 
-}  // namespace
-
 // [B, D] user states of the batch against the item vectors `items`.
-static torch::Tensor UserStatesOf(const std::vector<RecommendTask*>& tasks, const ModelSnapshot& snapshot,
-                                  const torch::Tensor& items) {
+torch::Tensor UserStatesOf(const std::vector<RecommendTask*>& tasks, const ModelSnapshot& snapshot,
+                           const torch::Tensor& items) {
   ModelWeights& w = *snapshot.weights;
   UserInputs in = GatherUserInputs(tasks, *w.model, items.size(0));
   torch::Tensor query_text;
@@ -368,15 +366,14 @@ static torch::Tensor UserStatesOf(const std::vector<RecommendTask*>& tasks, cons
                              TasteRows(in.tastes, items.size(1), w.device));
 }
 
-absl::Status InferenceEngine::ScoreExact(const std::vector<RecommendTask*>& tasks, BatchScores* out) {
+}  // namespace
+
+absl::Status InferenceEngine::ScoreExact(const std::vector<RecommendTask*>& tasks, const CatalogSnapshot& catalog,
+                                         BatchScores* out) {
   std::shared_ptr<const ModelSnapshot> snapshot = store_->Current();
   if (!snapshot) {
     return WithReason(WithRetryAfter(absl::UnavailableError("no model is loaded yet"), absl::Seconds(1)),
                       reason::kLoading);
-  }
-  std::shared_ptr<const CatalogSnapshot> catalog = tasks.front()->catalog;
-  for (auto* t : tasks) {
-    if (t->catalog->version() > catalog->version()) catalog = t->catalog;
   }
   const PolicyParams params = options_.policy ? options_.policy->Get() : PolicyParams{};
   const size_t b_tasks = tasks.size();
@@ -385,7 +382,7 @@ absl::Status InferenceEngine::ScoreExact(const std::vector<RecommendTask*>& task
   out->pis.assign(b_tasks, {});
   out->candidates.assign(b_tasks, {});
   out->retrieved.assign(b_tasks, false);
-  out->cache = Items(*snapshot, *catalog);
+  out->cache = Items(*snapshot, catalog);
   const torch::Tensor& items = out->cache->embeddings;
   const int64_t n = items.size(0);
   const int64_t b = static_cast<int64_t>(b_tasks);

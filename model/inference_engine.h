@@ -154,8 +154,10 @@ class InferenceEngine {
       ABSL_LOCKS_EXCLUDED(cache_mu_);
   static std::shared_ptr<ItemCache> BuildItems(const ModelSnapshot& snapshot, const CatalogSnapshot& catalog);
   bool UsesRetrieval(const CatalogSnapshot& catalog) const;
-  // Scores each task's candidates: the whole catalog, or the retrieval stage.
-  absl::Status ScoreExact(const std::vector<RecommendTask*>& tasks, BatchScores* out);
+  // Scores each task's candidates: the whole catalog (`catalog`: the newest
+  // any task of the batch saw), or the retrieval stage.
+  absl::Status ScoreExact(const std::vector<RecommendTask*>& tasks, const CatalogSnapshot& catalog,
+                          BatchScores* out);
   absl::Status ScoreRetrieved(const std::vector<RecommendTask*>& tasks, BatchScores* out);
   void Answer(const std::vector<RecommendTask*>& tasks, BatchScores& scored);
 
